@@ -1,0 +1,124 @@
+"""Input validation shared by every public function.
+
+Every public entry point calls these helpers first, so that a bad input fails early with a
+uniform message that names the problem *and* the fix (``ValueError``/``KeyError``), instead of
+crashing deep inside or returning silent NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from ._vocabulary import SPECIES
+
+
+def check_adata(adata: Any, *, name: str = "adata", min_obs: int = 1, min_vars: int = 1) -> AnnData:
+    """Check that ``adata`` is an AnnData with at least ``min_obs`` cells and ``min_vars`` genes."""
+    if not isinstance(adata, AnnData):
+        raise TypeError(
+            f"`{name}` must be an AnnData object, got {type(adata).__name__}; "
+            "read your file with `anndata.read_h5ad(path)` first."
+        )
+    if adata.n_obs < min_obs:
+        raise ValueError(
+            f"`{name}` has {adata.n_obs} cells (observations); at least {min_obs} are needed. "
+            "Check your cell filtering."
+        )
+    if adata.n_vars < min_vars:
+        raise ValueError(
+            f"`{name}` has {adata.n_vars} genes (variables); at least {min_vars} are needed. "
+            "Check your gene filtering."
+        )
+    return adata
+
+
+def check_obs_key(adata: AnnData, key: str | None, *, what: str = "column", allow_none: bool = False) -> None:
+    """Check that ``key`` is a column of ``adata.obs``; the message lists the available columns."""
+    if key is None:
+        if allow_none:
+            return
+        raise ValueError(f"a {what} name is required (got None).")
+    if key not in adata.obs.columns:
+        raise KeyError(
+            f"{what} {key!r} not found in `adata.obs`; available columns: {_preview(adata.obs.columns)}. "
+            f"Pass the right name or add the column first."
+        )
+
+
+def check_frame_columns(df: pd.DataFrame, columns: Iterable[str], *, name: str = "data") -> None:
+    """Check that every column in ``columns`` is present in ``df``."""
+    missing = [c for c in columns if c is not None and c not in df.columns]
+    if missing:
+        raise KeyError(
+            f"column(s) {missing} not found in `{name}`; available columns: {_preview(df.columns)}."
+        )
+
+
+def check_species(species: str | None, *, allow_none: bool = True) -> str | None:
+    """Normalise a species name; only ``human`` and ``mouse`` are supported."""
+    if species is None and allow_none:
+        return None
+    if not isinstance(species, str) or species.lower() not in SPECIES:
+        raise ValueError(f"unknown species {species!r}; use one of {list(SPECIES)}.")
+    return species.lower()
+
+
+def check_in(value: Any, allowed: Sequence[Any], *, name: str) -> Any:
+    """Check that ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; use one of {list(allowed)}.")
+    return value
+
+
+def check_unique_var_names(adata: AnnData, *, column: str | None = None) -> None:
+    """Refuse duplicated gene identifiers (they make gene lookups ambiguous)."""
+    names = adata.var_names if column is None else pd.Index(adata.var[column].astype(str))
+    if not names.is_unique:
+        dup = names[names.duplicated()].unique()
+        where = "`adata.var_names`" if column is None else f"`adata.var[{column!r}]`"
+        raise ValueError(
+            f"{where} contains {len(dup)} duplicated gene name(s), e.g. {list(dup[:5])}; "
+            "run `adata.var_names_make_unique()` or aggregate duplicates before scoring."
+        )
+
+
+def check_finite_array(values: np.ndarray, *, name: str) -> None:
+    """Refuse NaN/inf in a numeric array."""
+    arr = np.asarray(values)
+    if arr.size and not np.isfinite(arr).all():
+        n_bad = int((~np.isfinite(arr)).sum())
+        raise ValueError(f"`{name}` contains {n_bad} NaN or infinite value(s); remove or impute them first.")
+
+
+def check_spatial(adata: AnnData, spatial_key: str = "spatial") -> np.ndarray:
+    """Return 2-D coordinates from ``adata.obsm[spatial_key]`` after checking shape and finiteness."""
+    if spatial_key not in adata.obsm:
+        raise KeyError(
+            f"no coordinates at `adata.obsm[{spatial_key!r}]`; available keys: {_preview(adata.obsm.keys())}. "
+            "Store an (n_cells, 2) array of x/y positions there."
+        )
+    coords = np.asarray(adata.obsm[spatial_key])
+    if coords.ndim != 2 or coords.shape[0] != adata.n_obs:
+        raise ValueError(
+            f"`adata.obsm[{spatial_key!r}]` has shape {coords.shape}; expected (n_cells, 2) x/y positions."
+        )
+    if coords.shape[1] != 2:
+        raise ValueError(
+            f"`adata.obsm[{spatial_key!r}]` has {coords.shape[1]} columns; expected 2 (x, y). "
+            "For 3-D data, pass one z-plane at a time or project to x/y."
+        )
+    if not np.issubdtype(coords.dtype, np.number):
+        raise ValueError(f"`adata.obsm[{spatial_key!r}]` is not numeric (dtype {coords.dtype}).")
+    check_finite_array(coords, name=f"adata.obsm[{spatial_key!r}]")
+    return coords.astype(np.float64, copy=False)
+
+
+def _preview(items: Iterable[Any], n: int = 12) -> str:
+    items = [str(i) for i in items]
+    text = ", ".join(items[:n])
+    return f"[{text}{', ...' if len(items) > n else ''}]" if items else "[] (none)"

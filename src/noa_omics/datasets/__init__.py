@@ -1,0 +1,1 @@
+"""Datasets (work in progress)."""

@@ -1,0 +1,1 @@
+"""Gene-set library (work in progress)."""

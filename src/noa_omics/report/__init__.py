@@ -1,0 +1,1 @@
+"""HTML report (work in progress)."""

@@ -1,0 +1,1 @@
+"""Spatial niche analysis (work in progress)."""

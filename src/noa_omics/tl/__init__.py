@@ -1,0 +1,22 @@
+"""Tools (``noa.tl``): thin re-exports of the analysis steps, in data-flow order."""
+
+from ..scoring import score
+from ..celltypes import (
+    annotate_testis,
+    apoptosis_profile,
+    compare_conditions,
+    enrichment,
+    harmonize_labels,
+)
+from ..multihit import multihit, retrieval_model
+
+__all__ = [
+    "score",
+    "annotate_testis",
+    "harmonize_labels",
+    "apoptosis_profile",
+    "compare_conditions",
+    "enrichment",
+    "multihit",
+    "retrieval_model",
+]
