@@ -122,3 +122,15 @@ def _preview(items: Iterable[Any], n: int = 12) -> str:
     items = [str(i) for i in items]
     text = ", ".join(items[:n])
     return f"[{text}{', ...' if len(items) > n else ''}]" if items else "[] (none)"
+
+
+def check_unique_names(names: Iterable[Any], *, where: str = "var_names") -> None:
+    """Refuse duplicated gene identifiers in any index (``var_names``, ``raw.var_names``, a var column)."""
+    names = pd.Index(names)
+    if not names.is_unique:
+        dup = names[names.duplicated()].unique()
+        raise ValueError(
+            f"`{where}` contains {len(dup)} duplicated gene name(s), e.g. {list(dup[:5])}; "
+            "run `adata.var_names_make_unique()` (or pick a unique identifier column) or aggregate "
+            "duplicates before scoring."
+        )

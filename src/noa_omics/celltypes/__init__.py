@@ -1,16 +1,28 @@
-"""Work in progress: replaced by the real implementation (TEMPORARY STUB)."""
+"""Cell-type annotation and cell-type-resolved apoptosis statistics.
 
-def annotate_testis(*args, **kwargs):  # TEMPORARY STUB
-    raise NotImplementedError('annotate_testis is not implemented yet')
+One file per public function:
 
-def apoptosis_profile(*args, **kwargs):  # TEMPORARY STUB
-    raise NotImplementedError('apoptosis_profile is not implemented yet')
+- :func:`annotate_testis` (``_annotate.py``): marker-based labels for the 12 fine cell types.
+- :func:`harmonize_labels` (``_harmonize.py`` + ``label_aliases.yaml``): published labels ->
+  vocabulary.
+- :func:`apoptosis_profile` (``_profile.py``): per sample x cell type x gene-set summaries.
+- :func:`compare_conditions` (``_compare.py``): donor-level inference between conditions.
+- :func:`enrichment` (``_enrichment.py``): pseudobulk ranking + gseapy prerank per cell type.
 
-def compare_conditions(*args, **kwargs):  # TEMPORARY STUB
-    raise NotImplementedError('compare_conditions is not implemented yet')
+``_stats.py`` holds the donor-level statistics (Welch, Hedges' g, permutation, moderated t).
+"""
 
-def enrichment(*args, **kwargs):  # TEMPORARY STUB
-    raise NotImplementedError('enrichment is not implemented yet')
+from ._annotate import annotate_testis
+from ._compare import compare_conditions
+from ._enrichment import enrichment
+from ._harmonize import harmonize_labels, label_sources
+from ._profile import apoptosis_profile
 
-def harmonize_labels(*args, **kwargs):  # TEMPORARY STUB
-    raise NotImplementedError('harmonize_labels is not implemented yet')
+__all__ = [
+    "annotate_testis",
+    "apoptosis_profile",
+    "compare_conditions",
+    "enrichment",
+    "harmonize_labels",
+    "label_sources",
+]

@@ -1,4 +1,10 @@
-"""Work in progress: replaced by the real implementation (TEMPORARY STUB)."""
+"""Per-cell gene-set scoring (``noa.tl.score``).
 
-def score(*args, **kwargs):  # TEMPORARY STUB
-    raise NotImplementedError('score is not implemented yet')
+One file per method (``_score_genes.py``, ``_aucell.py``, ``_ucell.py``, ``_zmean.py``), each with
+its formula, reference and a ``MethodMeta`` declaration listed in ``_registry.py``.
+"""
+
+from ._registry import METHODS, methods
+from ._score import score
+
+__all__ = ["score", "methods", "METHODS"]

@@ -1,0 +1,171 @@
+"""Small helpers shared by the cell-type functions: per-cell tables and expression views."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .._validation import _preview
+
+#: obsm key preferred when a value is found in several score tables.
+DEFAULT_SCORE_KEY = "noa_score_genes"
+
+
+def as_key_list(value_key: str | Sequence[str], *, name: str = "value_key") -> list[str]:
+    """``value_key`` as a non-empty list of unique strings."""
+    keys = [value_key] if isinstance(value_key, str) else list(value_key) if isinstance(value_key, Iterable) else None
+    if not keys or not all(isinstance(k, str) for k in keys):
+        raise ValueError(f"`{name}` must be a column name or a non-empty list of column names, got {value_key!r}.")
+    return list(dict.fromkeys(keys))
+
+
+def score_tables(adata: AnnData) -> dict[str, pd.DataFrame]:
+    """The obsm entries that are DataFrames (score tables written by ``noa.tl.score``)."""
+    return {k: v for k, v in adata.obsm.items() if isinstance(v, pd.DataFrame)}
+
+
+def find_value(adata: AnnData, key: str, score_key: str | None) -> pd.Series:
+    """Per-cell values of ``key`` from ``adata.obs`` or a score table in ``adata.obsm``.
+
+    With ``score_key`` only ``adata.obsm[score_key]`` is searched. Otherwise ``adata.obs`` is
+    searched first, then every DataFrame in ``adata.obsm``; a key found in several tables is
+    taken from ``noa_score_genes`` when that is one of them, else ``score_key`` is required.
+    """
+    tables = score_tables(adata)
+    if score_key is not None:
+        if score_key not in adata.obsm:
+            raise KeyError(
+                f"no score table at `adata.obsm[{score_key!r}]`; available obsm keys: {_preview(adata.obsm.keys())}. "
+                "Run noa.tl.score(adata, method=...) first or pass the right `score_key`."
+            )
+        table = adata.obsm[score_key]
+        if not isinstance(table, pd.DataFrame):
+            raise ValueError(f"`adata.obsm[{score_key!r}]` is not a DataFrame of named scores; pass a score table key.")
+        if key not in table.columns:
+            raise KeyError(
+                f"{key!r} not found in `adata.obsm[{score_key!r}]`; available gene sets: {_preview(table.columns)}."
+            )
+        return table[key]
+    if key in adata.obs.columns:
+        return adata.obs[key]
+    holders = [name for name, table in tables.items() if key in table.columns]
+    if len(holders) == 1:
+        return tables[holders[0]][key]
+    if DEFAULT_SCORE_KEY in holders:
+        return tables[DEFAULT_SCORE_KEY][key]
+    if len(holders) > 1:
+        raise ValueError(
+            f"{key!r} is a column of several score tables {holders}; choose one with `score_key=`."
+        )
+    score_columns = sorted({c for t in tables.values() for c in map(str, t.columns)})
+    raise KeyError(
+        f"{key!r} not found in `adata.obs` (columns: {_preview(adata.obs.columns)}) nor in any score table in "
+        f"`adata.obsm` (gene sets: {_preview(score_columns)}). Score the gene set first with "
+        "noa.tl.score(adata, ...) or pass an existing column."
+    )
+
+
+def cell_table(
+    data: AnnData | pd.DataFrame,
+    *,
+    columns: Sequence[str | None],
+    values: Sequence[str],
+    score_key: str | None = None,
+    optional_values: Sequence[str] = (),
+) -> tuple[pd.DataFrame, list[str]]:
+    """Per-cell table with the grouping ``columns`` and numeric ``values``.
+
+    Returns the table and the subset of ``optional_values`` that were found (missing optional
+    values are skipped silently; missing required ones raise :class:`KeyError`).
+    """
+    columns = [c for c in dict.fromkeys(columns) if c is not None]
+    if isinstance(data, AnnData):
+        for col in columns:
+            if col not in data.obs.columns:
+                raise KeyError(
+                    f"column {col!r} not found in `adata.obs`; available columns: {_preview(data.obs.columns)}."
+                )
+        frame = data.obs[columns].copy()
+        for key in values:
+            frame[key] = np.asarray(find_value(data, key, score_key))
+        found = []
+        for key in optional_values:
+            if key in frame.columns:
+                found.append(key)
+                continue
+            try:
+                frame[key] = np.asarray(find_value(data, key, score_key))
+                found.append(key)
+            except (KeyError, ValueError):
+                pass
+    elif isinstance(data, pd.DataFrame):
+        missing = [c for c in [*columns, *values] if c not in data.columns]
+        if missing:
+            raise KeyError(
+                f"column(s) {missing} not found in `data`; available columns: {_preview(data.columns)}."
+            )
+        found = [k for k in optional_values if k in data.columns]
+        frame = data[list(dict.fromkeys([*columns, *values, *found]))].copy()
+    else:
+        raise TypeError(
+            f"`data` must be an AnnData or a per-cell pandas DataFrame, got {type(data).__name__}."
+        )
+    for key in [*values, *found]:
+        if not pd.api.types.is_numeric_dtype(frame[key]) or pd.api.types.is_bool_dtype(frame[key]):
+            raise ValueError(f"values of {key!r} are not numeric (dtype {frame[key].dtype}); pass a numeric column.")
+        frame[key] = frame[key].astype(np.float64)
+    return frame, found
+
+
+def expression_matrix(adata: AnnData, layer: str | None) -> Any:
+    """``adata.layers[layer]`` or ``adata.X`` with a readable error for a missing layer."""
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("`adata.X` is empty; pass `layer=` with the expression values.")
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(f"layer {layer!r} not found; available layers: {_preview(adata.layers.keys())}.")
+    return adata.layers[layer]
+
+
+def looks_like_counts(matrix: Any, *, n_check: int = 20_000) -> bool:
+    """True when the (sampled) non-zero values are non-negative integers, i.e. raw counts."""
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix).ravel()
+    values = np.asarray(values[:n_check] if len(values) > n_check else values)
+    values = values[values != 0]
+    if values.size == 0:
+        return True
+    return bool(np.all(values >= 0) and np.all(np.equal(np.mod(values, 1), 0)))
+
+
+def log_normalized_view(adata: AnnData, layer: str | None = None, *, target_sum: float = 1e4) -> tuple[AnnData, bool]:
+    """A light AnnData whose X is log-normalised expression, leaving ``adata`` untouched.
+
+    When the values are raw counts (non-negative integers), a copy is normalised to
+    ``target_sum`` counts per cell and ``log1p``-transformed (``scanpy.pp.normalize_total`` +
+    ``scanpy.pp.log1p``); cells without counts stay all-zero. Otherwise the matrix is used as is
+    (assumed log-normalised already). Returns the view and whether it was normalised here.
+    """
+    import scanpy as sc
+
+    matrix = expression_matrix(adata, layer)
+    view = AnnData(X=matrix, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names))
+    if not looks_like_counts(matrix):
+        return view, False
+    view.X = matrix.astype(np.float32, copy=True)
+    sc.pp.normalize_total(view, target_sum=target_sum)
+    sc.pp.log1p(view)
+    return view, True
+
+
+def levels(column: pd.Series) -> list[Any]:
+    """Distinct non-missing values of a column: category order for categoricals, else sorted as text."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.dropna().unique())
+        return [c for c in column.cat.categories if c in present]
+    return sorted(column.dropna().unique(), key=str)

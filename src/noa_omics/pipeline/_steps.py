@@ -1,0 +1,293 @@
+"""Analysis steps, as small functions on in-memory objects.
+
+The same functions serve the command line (``noa-omics demo|run|score``), the Snakemake
+workflow (``workflows/Snakefile``) and notebooks, so all three give the same numbers::
+
+    import noa_omics as noa
+    from noa_omics.pipeline import steps
+
+    adata = steps.prepare_expression(noa.datasets.demo_testis(seed=0, n_cells=2000))
+    steps.annotate(adata)
+    steps.embed(adata)
+    steps.score(adata, methods=["score_genes"])
+    profile = steps.profile(adata, sample_key="sample", condition_key="condition")
+
+Normalisation for scoring: ``scanpy.pp.normalize_total(target_sum=1e4)`` then
+``scanpy.pp.log1p`` into ``X``; the raw counts stay in ``layers["counts"]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .._validation import check_adata, check_obs_key
+from .._vocabulary import CELL_TYPE_TO_CLASS, CELL_TYPES
+
+#: Key of ``adata.uns`` where the pipeline records its own parameters.
+PIPELINE_UNS_KEY = "noa_pipeline"
+
+
+def _record(adata: AnnData, step: str, params: dict[str, Any]) -> None:
+    uns = dict(adata.uns.get(PIPELINE_UNS_KEY, {}))
+    uns[step] = {k: ("None" if v is None else v) for k, v in params.items()}
+    adata.uns[PIPELINE_UNS_KEY] = uns
+
+
+def looks_like_counts(matrix: Any, *, n_check: int = 2000) -> bool:
+    """True when the first non-zero values of ``matrix`` are non-negative integers (raw counts)."""
+    if sp.issparse(matrix):
+        values = np.asarray(matrix.data[:n_check])
+    else:
+        arr = np.asarray(matrix[: min(matrix.shape[0], 200)])
+        values = arr[arr != 0][:n_check]
+    if values.size == 0:
+        return False
+    return bool(np.all(values >= 0) and np.allclose(values, np.round(values)))
+
+
+def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", target_sum: float = 1e4) -> AnnData:
+    """Copy ``adata`` with raw counts in ``layers["counts"]`` and log-normalised values in ``X``.
+
+    Parameters
+    ----------
+    adata
+        Cells x genes with raw counts in ``layers[counts_layer]`` (or in ``X`` when
+        ``counts_layer`` is None).
+    counts_layer
+        Layer holding the raw counts; None reads them from ``X``.
+    target_sum
+        Library size after normalisation (``scanpy.pp.normalize_total``).
+
+    Returns
+    -------
+    AnnData
+        A new object: ``X`` = :math:`\\log(1 + 10^4\\, x_{cg} / \\sum_g x_{cg})`,
+        ``layers["counts"]`` = raw counts (float32, CSR).
+    """
+    import scanpy as sc
+
+    check_adata(adata)
+    if counts_layer is not None and counts_layer not in adata.layers:
+        raise KeyError(
+            f"layer {counts_layer!r} not found; available layers: {list(adata.layers.keys()) or 'none'}. "
+            "Pass counts_layer=None if X holds the raw counts."
+        )
+    counts = adata.layers[counts_layer] if counts_layer is not None else adata.X
+    if not looks_like_counts(counts):
+        where = f"layers[{counts_layer!r}]" if counts_layer else "X"
+        raise ValueError(
+            f"{where} does not hold raw counts (non-negative integers); point counts_layer to the raw "
+            "count matrix (normalisation is done by the pipeline)."
+        )
+    out = adata.copy()
+    counts = sp.csr_matrix(counts, dtype=np.float32) if not sp.issparse(counts) else counts.tocsr().astype(np.float32)
+    out.layers["counts"] = counts
+    out.X = counts.copy()
+    sc.pp.normalize_total(out, target_sum=target_sum)
+    sc.pp.log1p(out)
+    _record(out, "prepare", {"counts_layer": counts_layer, "target_sum": float(target_sum)})
+    return out
+
+
+def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str = "noa_cell_type") -> pd.Series:
+    """Cell-type labels in ``obs["noa_cell_type"]`` and ``obs["noa_cell_class"]`` (in place).
+
+    With ``cell_type_key`` the labels of that column are harmonised to the vocabulary with
+    :func:`noa_omics.tl.harmonize_labels`; otherwise cells are annotated from marker sets with
+    :func:`noa_omics.tl.annotate_testis`.
+    """
+    from .. import tl
+
+    check_adata(adata)
+    if cell_type_key is None:
+        labels = tl.annotate_testis(adata, key_added=key_added)
+        labels = adata.obs[key_added]
+    else:
+        check_obs_key(adata, cell_type_key, what="cell-type column")
+        labels = tl.harmonize_labels(adata.obs[cell_type_key])
+        labels = pd.Categorical(pd.Series(np.asarray(labels), index=adata.obs_names).astype(str),
+                                categories=list(CELL_TYPES))
+        adata.obs[key_added] = labels
+    classes = adata.obs[key_added].astype(str).map(lambda t: CELL_TYPE_TO_CLASS.get(t, "other"))
+    adata.obs["noa_cell_class"] = pd.Categorical(classes, categories=list(dict.fromkeys(CELL_TYPE_TO_CLASS.values())))
+    _record(adata, "annotate", {"cell_type_key": cell_type_key, "key_added": key_added})
+    return adata.obs[key_added]
+
+
+def embed(adata: AnnData, *, n_top_genes: int = 2000, n_pcs: int = 30, n_neighbors: int = 15, random_state: int = 0) -> None:
+    """PCA on highly variable genes, neighbour graph and UMAP (scanpy), in place."""
+    import scanpy as sc
+
+    check_adata(adata, min_obs=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        n_top = min(n_top_genes, adata.n_vars)
+        sc.pp.highly_variable_genes(adata, n_top_genes=n_top)
+        n_comps = int(min(n_pcs, adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
+        sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=random_state)
+        sc.pp.neighbors(adata, n_neighbors=n_neighbors, n_pcs=n_comps, random_state=random_state)
+        sc.tl.umap(adata, random_state=random_state)
+    _record(adata, "embed", {"n_top_genes": n_top, "n_pcs": n_comps, "n_neighbors": n_neighbors,
+                             "random_state": random_state})
+
+
+def resolve_species(adata: AnnData, species: str | None, *, gene_symbols: str | None = None) -> str:
+    """The species of ``adata``: ``species`` when given, else detected from the gene symbols."""
+    from .. import genesets
+
+    if species is not None:
+        return species
+    names = adata.var[gene_symbols].astype(str) if gene_symbols is not None else adata.var_names
+    return genesets.detect_species(list(names))
+
+
+def score(adata: AnnData, *, methods: Sequence[str] = ("score_genes",), gene_sets: Any = None,
+          species: str | None = None, gene_symbols: str | None = None, layer: str | None = None,
+          random_state: int = 0) -> dict[str, pd.DataFrame]:
+    """Score every gene set with each method (:func:`noa_omics.tl.score`), in place.
+
+    Results go to ``adata.obsm["noa_<method>"]`` (and parameters to ``adata.uns`` under the
+    same key). Returns method -> cells x sets DataFrame.
+    """
+    from .. import genesets, tl
+
+    check_adata(adata)
+    species = resolve_species(adata, species, gene_symbols=gene_symbols)
+    results = {}
+    for method in methods:
+        results[method] = tl.score(adata, gene_sets, method=method, layer=layer, species=species,
+                                   gene_symbols=gene_symbols, random_state=random_state)
+    version = genesets.load(species).version if gene_sets is None else "user gene sets"
+    _record(adata, "score", {"methods": list(methods), "species": species, "geneset_version": str(version),
+                             "gene_sets": "curated" if gene_sets is None else str(gene_sets)})
+    return results
+
+
+def cell_type_scores(adata: AnnData, *, method: str = "score_genes", cell_type_key: str = "noa_cell_type") -> pd.DataFrame:
+    """Mean score per cell type and gene set (tidy: ``method``, ``cell_type``, ``gene_set``, ``n_cells``, ``mean``)."""
+    key = f"noa_{method}"
+    if key not in adata.obsm:
+        raise KeyError(f"no scores at adata.obsm[{key!r}]; run the score step with method={method!r} first.")
+    scores = pd.DataFrame(adata.obsm[key], index=adata.obs_names)
+    groups = adata.obs[cell_type_key].astype(str)
+    mean = scores.groupby(groups.values).mean()
+    counts = groups.value_counts()
+    tidy = mean.stack().rename("mean").reset_index()
+    tidy.columns = ["cell_type", "gene_set", "mean"]
+    tidy.insert(0, "method", method)
+    tidy.insert(2, "n_cells", tidy["cell_type"].map(counts).astype(int))
+    return tidy
+
+
+def cell_type_counts(adata: AnnData, *, sample_key: str, condition_key: str | None = None,
+                     cell_type_key: str = "noa_cell_type") -> pd.DataFrame:
+    """Cells per sample and cell type, with the fraction of the sample's cells."""
+    cols = [sample_key] + ([condition_key] if condition_key else [])
+    obs = adata.obs[cols + [cell_type_key]].astype(str)
+    table = obs.groupby(cols + [cell_type_key], observed=True).size().rename("n_cells").reset_index()
+    table["fraction"] = table["n_cells"] / table.groupby(sample_key)["n_cells"].transform("sum")
+    return table.rename(columns={cell_type_key: "cell_type"})
+
+
+def annotation_accuracy(adata: AnnData, *, truth_key: str, cell_type_key: str = "noa_cell_type") -> pd.DataFrame:
+    """Confusion table (truth x predicted counts) against a ground-truth label column."""
+    truth = adata.obs[truth_key].astype(str)
+    pred = adata.obs[cell_type_key].astype(str)
+    table = pd.crosstab(truth, pred).rename_axis(index="truth", columns=None).reset_index()
+    return table
+
+
+def profile(adata: AnnData, *, sample_key: str, condition_key: str | None = None,
+            cell_type_key: str = "noa_cell_type", method: str = "score_genes") -> pd.DataFrame:
+    """Per-sample x cell-type x gene-set score summaries (:func:`noa_omics.tl.apoptosis_profile`)."""
+    from .. import tl
+
+    return tl.apoptosis_profile(adata, sample_key=sample_key, cell_type_key=cell_type_key,
+                                condition_key=condition_key, method=method)
+
+
+def comparison_sets(adata: AnnData, *, method: str = "score_genes") -> list[str]:
+    """Gene sets compared between conditions: apoptosis and stress sets present in the scores."""
+    from .. import genesets
+
+    scores = adata.obsm[f"noa_{method}"]
+    present = list(scores.columns)
+    info = adata.uns.get(PIPELINE_UNS_KEY, {}).get("score", {})
+    species = info.get("species", "human")
+    try:
+        library = genesets.load(species)
+        wanted = [n for n in library.names if library[n].category in ("apoptosis", "stress")]
+    except Exception:  # user gene sets: compare every scored set
+        wanted = present
+    chosen = [n for n in present if n in wanted]
+    return chosen or present
+
+
+def compare(adata: AnnData, *, sample_key: str, condition_key: str, reference: str,
+            cell_type_key: str = "noa_cell_type", method: str = "score_genes",
+            gene_sets: Sequence[str] | None = None) -> pd.DataFrame:
+    """Donor-level comparison of each condition with the reference, per cell type and gene set.
+
+    Calls :func:`noa_omics.tl.compare_conditions` on the per-cell scores of the apoptosis and
+    stress sets (``obsm["noa_<method>"]``) with ``groupby=cell_type_key``: the sample is the unit
+    of inference and q-values are adjusted over the whole table.
+    """
+    from .. import tl
+
+    sets = list(gene_sets) if gene_sets is not None else comparison_sets(adata, method=method)
+    with warnings.catch_warnings():
+        # conditions with one donor give NaN p-values; the table says so (n_samples)
+        warnings.simplefilter("ignore", UserWarning)
+        table = tl.compare_conditions(adata, value_key=sets, sample_key=sample_key, condition_key=condition_key,
+                                      reference=reference, groupby=cell_type_key, score_key=f"noa_{method}",
+                                      cell_type_key=cell_type_key)
+    table = table.copy()
+    table.insert(0, "score_method", method)
+    return table
+
+
+def enrichment(adata: AnnData, *, sample_key: str, condition_key: str, reference: str,
+               cell_type_key: str = "noa_cell_type", gene_sets: Any = None, permutations: int = 200,
+               min_size: int = 5, random_state: int = 0) -> pd.DataFrame:
+    """Donor-level pseudobulk pre-ranked enrichment per cell type (:func:`noa_omics.tl.enrichment`)."""
+    from .. import tl
+
+    return tl.enrichment(adata, sample_key=sample_key, condition_key=condition_key, reference=reference,
+                         cell_type_key=cell_type_key, gene_sets=gene_sets, layer="counts",
+                         permutation_num=permutations, min_size=min_size, seed=random_state)
+
+
+def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_type",
+            spatial_key: str = "spatial") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tubule segmentation, per-tubule metrics and per-sample niche summary (in place).
+
+    Returns ``(tubule_metrics, niche_summary)``.
+    """
+    from .. import spatial as noa_spatial
+
+    check_adata(sdata)
+    noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key)
+    tubules = noa_spatial.tubule_metrics(sdata, tubule_key="noa_tubule")
+    niche = noa_spatial.niche_summary(sdata, sample_key=sample_key)
+    return tubules, niche
+
+
+def multihit(adata: AnnData, *, sample_key: str, reference: str | None = None,
+             condition_key: str | None = None, spatial_table: pd.DataFrame | None = None,
+             method: str = "score_genes") -> pd.DataFrame:
+    """Per-sample multi-hit profile (:func:`noa_omics.tl.multihit`)."""
+    from .. import tl
+
+    kwargs: dict[str, Any] = {}
+    if condition_key is not None:
+        kwargs["condition_key"] = condition_key
+    if spatial_table is not None:
+        kwargs["spatial"] = spatial_table
+    return tl.multihit(adata, sample_key=sample_key, reference=reference, method=method, **kwargs)

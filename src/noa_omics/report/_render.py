@@ -1,0 +1,226 @@
+"""Render a results directory (manifest, tables, figures) as one self-contained HTML file."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._version import __version__
+from ._template import PAGE
+
+#: Rows shown per table in the report (the CSV file holds all rows).
+MAX_ROWS = 25
+#: Columns shown per table.
+MAX_COLUMNS = 14
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def load_manifest(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``manifest.json`` from a results directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` does not exist or holds no manifest.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"results directory {str(results_dir)!r} not found; check the path.")
+    path = results_dir / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{str(results_dir)!r} holds no manifest.json, so it is not a noa-omics results directory; "
+            "point to the --out directory of `noa-omics demo` or `noa-omics run`."
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{str(path)!r} is not valid JSON ({err.msg}); re-run the pipeline.") from err
+
+
+def _figure_entries(results_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = [dict(e) for e in manifest.get("figures", []) if (results_dir / e["path"]).is_file()]
+    known = {e["path"] for e in entries}
+    for png in sorted((results_dir / "figures").glob("*.png")) if (results_dir / "figures").is_dir() else []:
+        rel = png.relative_to(results_dir).as_posix()
+        if rel not in known:
+            entries.append({"path": rel, "title": png.stem.replace("_", " ").capitalize(), "caption": ""})
+    return entries
+
+
+def _table_entries(results_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = [dict(e) for e in manifest.get("tables", []) if (results_dir / e["path"]).is_file()]
+    known = {e["path"] for e in entries}
+    for csv in sorted((results_dir / "tables").glob("*.csv")) if (results_dir / "tables").is_dir() else []:
+        rel = csv.relative_to(results_dir).as_posix()
+        if rel not in known:
+            entries.append({"path": rel, "title": csv.stem.replace("_", " ").capitalize(), "caption": ""})
+    return entries
+
+
+def _anchor(path: str) -> str:
+    return "x-" + "".join(c if c.isalnum() else "-" for c in path)
+
+
+def _render_figure(results_dir: Path, entry: dict[str, Any]) -> str:
+    data = base64.b64encode((results_dir / entry["path"]).read_bytes()).decode("ascii")
+    return (
+        f'<figure id="{_anchor(entry["path"])}"><h3>{_esc(entry.get("title", entry["path"]))}</h3>\n'
+        f'<img alt="{_esc(entry.get("title", entry["path"]))}" src="data:image/png;base64,{data}">\n'
+        f'<figcaption>{_esc(entry.get("caption", ""))} <code>{_esc(entry["path"])}</code></figcaption></figure>'
+    )
+
+
+def _format_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+        elif out[col].dtype == object:
+            out[col] = out[col].map(lambda v: v if not isinstance(v, str) or len(v) <= 90 else v[:87] + "...")
+    return out
+
+
+def _render_table(results_dir: Path, entry: dict[str, Any], max_rows: int) -> str:
+    path = results_dir / entry["path"]
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    n_rows, n_cols = frame.shape
+    sort_by = entry.get("sort_by")
+    if sort_by and sort_by in frame.columns:
+        frame = frame.sort_values(sort_by, kind="stable", na_position="last")
+    shown = _format_frame(frame.iloc[:max_rows, :MAX_COLUMNS])
+    note = f"{n_rows} rows x {n_cols} columns"
+    if n_rows > max_rows or n_cols > MAX_COLUMNS:
+        order = f", sorted by {sort_by}" if sort_by and sort_by in frame.columns else ""
+        note += f"; showing the first {min(n_rows, max_rows)} rows and {min(n_cols, MAX_COLUMNS)} columns{order}"
+    body = shown.to_html(index=False, escape=True, border=0, na_rep="") if n_cols else "<p>(empty table)</p>"
+    return (
+        f'<section id="{_anchor(entry["path"])}"><h3>{_esc(entry.get("title", entry["path"]))}</h3>\n'
+        f'<p class="note">{_esc(entry.get("caption", ""))} {_esc(note)}. Full table: '
+        f'<code>{_esc(entry["path"])}</code>.</p>\n<div class="tablewrap">{body}</div></section>'
+    )
+
+
+def _kv_table(rows: list[tuple[str, Any]]) -> str:
+    body = "\n".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _render_provenance(manifest: dict[str, Any]) -> str:
+    prov = manifest.get("provenance", {})
+    parts = []
+    rows = [
+        ("noa-omics", manifest.get("noa_omics_version", "?")),
+        ("created", manifest.get("created", "?")),
+        ("command", manifest.get("command", "")),
+        ("python", prov.get("python", "?")),
+        ("platform", prov.get("platform", "?")),
+    ]
+    for lib in prov.get("genesets", []):
+        rows.append((f"gene-set library ({lib.get('species', '?')})", lib.get("version", "?")))
+    parts.append("<h3>Run</h3>" + _kv_table(rows))
+    packages = prov.get("packages", {})
+    if packages:
+        parts.append("<h3>Dependency versions</h3>" + _kv_table(sorted(packages.items())))
+    inputs = manifest.get("inputs", [])
+    if inputs:
+        rows_in = []
+        for item in inputs:
+            if "sha256" in item:
+                rows_in.append((item.get("path", "?"), f"sha256 {item['sha256']} ({item.get('bytes', '?')} bytes)"))
+            else:
+                rows_in.append((item.get("name", "input"), item.get("description", "")))
+        parts.append("<h3>Inputs</h3>" + _kv_table(rows_in))
+    params = manifest.get("parameters")
+    if params is not None:
+        parts.append("<h3>Parameters</h3><pre>" + _esc(json.dumps(params, indent=2, default=str)) + "</pre>")
+    files = [f for f in manifest.get("files", []) if f.get("path") not in ("report.html", "manifest.json")]
+    if files:
+        parts.append(
+            "<h3>Output files</h3>" + _kv_table([(f["path"], f"sha256 {f['sha256']}") for f in files])
+        )
+    return "\n".join(parts)
+
+
+def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, Any] | None = None,
+                  max_rows: int = MAX_ROWS, title: str | None = None) -> str:
+    """Render the HTML report of a results directory.
+
+    Parameters
+    ----------
+    results_dir
+        Directory written by ``noa-omics demo``/``run`` (or the workflow): ``manifest.json``,
+        ``tables/*.csv`` and ``figures/*.png``.
+    manifest
+        Use this manifest instead of reading ``manifest.json`` (the pipeline renders the
+        report before it writes its final manifest).
+    max_rows
+        Rows shown per table; the CSV files keep every row.
+    title
+        Page title; defaults to the one in the manifest.
+
+    Returns
+    -------
+    str
+        One self-contained HTML document: figures embedded as base64 PNG, inline CSS, no
+        script and no external resource.
+    """
+    results_dir = Path(results_dir)
+    if manifest is None:
+        manifest = load_manifest(results_dir)
+    figures = _figure_entries(results_dir, manifest)
+    tables = _table_entries(results_dir, manifest)
+    summary = manifest.get("summary", {})
+    summary_html = "\n".join(
+        f"<div>{_esc(k.replace('_', ' '))}<b>{_esc(', '.join(map(str, v)) if isinstance(v, list) else v)}</b></div>"
+        for k, v in summary.items()
+    ) or "<div>no summary<b>-</b></div>"
+    toc = [f'<li><a href="#{_anchor(e["path"])}">{_esc(e.get("title", e["path"]))}</a></li>' for e in figures + tables]
+    toc.append('<li><a href="#provenance">Provenance</a></li>')
+    warnings = manifest.get("warnings", [])
+    warnings_html = (
+        '<div class="warn"><b>Warnings</b><ul>' + "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul></div>"
+        if warnings else ""
+    )
+    return PAGE.substitute(
+        title=_esc(title or manifest.get("title", "noa-omics report")),
+        version=_esc(manifest.get("noa_omics_version", __version__)),
+        created=_esc(manifest.get("created", "?")),
+        warnings=warnings_html,
+        summary=summary_html,
+        toc="\n".join(toc),
+        figures="\n".join(_render_figure(results_dir, e) for e in figures) or "<p>No figures.</p>",
+        tables="\n".join(_render_table(results_dir, e, max_rows) for e in tables) or "<p>No tables.</p>",
+        provenance=_render_provenance(manifest),
+    )
+
+
+def write_report(results_dir: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Render :func:`render_report` and write it atomically to ``out``; returns the path."""
+    text = render_report(results_dir, **kwargs)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return out

@@ -1,0 +1,183 @@
+"""Numba kernels shared by several methods: the streaming gene-statistics pass and the sparse
+linear score :math:`S = X W + b` used by ``score_genes`` and ``zmean``.
+
+Every parallel kernel has a serial twin (same source, compiled without ``parallel=True``): the
+twins run inside dask workers, where parallelism comes from the blocks and nested thread pools
+would only compete (and numba's ``workqueue`` layer refuses concurrent parallel calls).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import scipy.sparse as sp
+
+from ._base import GeneStats
+
+
+@nb.njit(cache=True)
+def _csr_stats_kernel(data, indices, indptr, s, s_native, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+    # Serial on purpose: a column is summed cell after cell, as scipy and numpy do; `s_native`
+    # accumulates in the data's own float type (float32 stays float32, like scipy's and numpy's
+    # column sums), so the gene means that set scanpy's expression bins match it bit for bit.
+    for i in range(indptr.size - 1):
+        for k in range(indptr[i], indptr[i + 1]):
+            x = np.float64(data[k])
+            if not np.isfinite(x):
+                flags[0] += 1
+                continue
+            g = indices[k]
+            s_native[g] += data[k]
+            s[g] += x
+            ss[g] += x * x
+            stored[g] += 1
+            if x != 0.0:
+                nnz[g] += 1
+            if x < vmin[g]:
+                vmin[g] = x
+            if x > vmax[g]:
+                vmax[g] = x
+            if x < 0.0:
+                flags[1] += 1
+            if x != np.floor(x):
+                flags[2] += 1
+            if x > vmax_all[0]:
+                vmax_all[0] = x
+
+
+@nb.njit(cache=True)
+def _dense_stats_kernel(block, s, s_native, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+    n, m = block.shape
+    for i in range(n):
+        for g in range(m):
+            x = np.float64(block[i, g])
+            if not np.isfinite(x):
+                flags[0] += 1
+                continue
+            s_native[g] += block[i, g]
+            s[g] += x
+            ss[g] += x * x
+            stored[g] += 1
+            if x != 0.0:
+                nnz[g] += 1
+            if x < vmin[g]:
+                vmin[g] = x
+            if x > vmax[g]:
+                vmax[g] = x
+            if x < 0.0:
+                flags[1] += 1
+            if x != np.floor(x):
+                flags[2] += 1
+            if x > vmax_all[0]:
+                vmax_all[0] = x
+
+
+class StatsAccumulator:
+    """Accumulate :class:`GeneStats` over row blocks given in row order."""
+
+    def __init__(self, n_vars: int):
+        self.n_obs = 0
+        self.n_vars = n_vars
+        self.s = np.zeros(n_vars)
+        self.s_native: np.ndarray | None = None  # allocated with the first block's float type
+        self.dense_float32 = False
+        self.ss = np.zeros(n_vars)
+        self.nnz = np.zeros(n_vars, dtype=np.int64)
+        self.stored = np.zeros(n_vars, dtype=np.int64)
+        self.vmin = np.full(n_vars, np.inf)
+        self.vmax = np.full(n_vars, -np.inf)
+        self.flags = np.zeros(3, dtype=np.int64)
+        self.vmax_all = np.full(1, -np.inf)
+
+    def add(self, block) -> None:
+        """Add one row block (canonical CSR or 2-D ndarray)."""
+        if self.s_native is None:
+            native = np.float32 if block.dtype == np.float32 else np.float64
+            self.s_native = np.zeros(self.n_vars, dtype=native)
+            self.dense_float32 = native == np.float32 and not sp.issparse(block)
+        if sp.issparse(block):
+            _csr_stats_kernel(
+                block.data, block.indices, block.indptr, self.s, self.s_native, self.ss, self.nnz, self.stored,
+                self.vmin, self.vmax, self.flags, self.vmax_all,
+            )
+        else:
+            _dense_stats_kernel(
+                block, self.s, self.s_native, self.ss, self.nnz, self.stored, self.vmin, self.vmax, self.flags,
+                self.vmax_all,
+            )
+        self.n_obs += block.shape[0]
+
+    def merge(self, other: StatsAccumulator) -> None:
+        """Add the statistics of the next row block(s), accumulated elsewhere (dask workers)."""
+        self.n_obs += other.n_obs
+        if other.s_native is not None:
+            if self.s_native is None:
+                self.s_native = np.zeros(self.n_vars, dtype=other.s_native.dtype)
+                self.dense_float32 = other.dense_float32
+            self.s_native += other.s_native
+        self.s += other.s
+        self.ss += other.ss
+        self.nnz += other.nnz
+        self.stored += other.stored
+        np.minimum(self.vmin, other.vmin, out=self.vmin)
+        np.maximum(self.vmax, other.vmax, out=self.vmax)
+        self.flags += other.flags
+        np.maximum(self.vmax_all, other.vmax_all, out=self.vmax_all)
+
+    def result(self) -> GeneStats:
+        implicit_zero = self.stored < self.n_obs
+        vmin = np.where(implicit_zero, np.minimum(self.vmin, 0.0), self.vmin)
+        vmax = np.where(implicit_zero, np.maximum(self.vmax, 0.0), self.vmax)
+        max_value = float(self.vmax_all[0]) if np.isfinite(self.vmax_all[0]) else 0.0
+        if np.any(implicit_zero):
+            max_value = max(max_value, 0.0)
+        s_native = self.s if self.s_native is None else self.s_native
+        return GeneStats(
+            n_obs=self.n_obs, sum=self.s, sum_native=s_native, dense_float32=self.dense_float32, sumsq=self.ss, nnz=self.nnz, vmin=vmin, vmax=vmax,
+            n_nonfinite=int(self.flags[0]), n_negative=int(self.flags[1]),
+            n_noninteger=int(self.flags[2]), max_value=max_value,
+        )
+
+
+def block_stats(block, n_vars: int) -> StatsAccumulator:
+    """Statistics of one block (the dask-worker task of the statistics pass)."""
+    acc = StatsAccumulator(n_vars)
+    acc.add(block)
+    return acc
+
+
+def _csr_linear(data, indices, indptr, w_ptr, w_set, w_val, offset, out):
+    # out[i, s] = offset[s] + sum_g X[i, g] * W[g, s]; W is gene-major (w_ptr over genes).
+    n_sets = out.shape[1]
+    for i in nb.prange(indptr.size - 1):
+        for s in range(n_sets):
+            out[i, s] = offset[s]
+        for k in range(indptr[i], indptr[i + 1]):
+            g = indices[k]
+            x = np.float64(data[k])
+            for t in range(w_ptr[g], w_ptr[g + 1]):
+                out[i, w_set[t]] += x * w_val[t]
+
+
+_csr_linear_par = nb.njit(parallel=True, cache=True)(_csr_linear)
+_csr_linear_ser = nb.njit(cache=True)(_csr_linear)
+
+
+def linear_scores(block, w_ptr, w_set, w_val, offset, parallel: bool) -> np.ndarray:
+    r"""Scores :math:`S = X W + b` of one row block; ``W`` is given gene-major (see ``membership``)."""
+    n_sets = offset.size
+    if sp.issparse(block):
+        out = np.empty((block.shape[0], n_sets))
+        kernel = _csr_linear_par if parallel else _csr_linear_ser
+        kernel(block.data, block.indices, block.indptr, w_ptr, w_set, w_val, offset, out)
+        return out
+    # Dense blocks: the product is a BLAS matrix multiply with W made dense (genes x sets).
+    genes = np.repeat(np.arange(w_ptr.size - 1), np.diff(w_ptr))
+    w_dense = np.zeros((w_ptr.size - 1, n_sets))
+    np.add.at(w_dense, (genes, w_set), w_val)
+    return np.asarray(block, dtype=np.float64) @ w_dense + offset
+
+
+def row_blocks(n_rows: int, n_threads: int) -> int:
+    """Number of row groups handed to ``prange`` by the rank kernels (a few per thread)."""
+    return max(1, min(n_rows, 4 * max(1, n_threads)))

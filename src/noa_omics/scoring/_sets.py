@@ -1,0 +1,129 @@
+"""Gene sets for scoring: resolve the input, check identifiers and species, map genes to columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import genesets as _gs
+from .._validation import _preview
+
+
+@dataclass
+class ResolvedSets:
+    collection: _gs.GeneSetCollection
+    species: str | None  #: species of the run (the sets', else the data's)
+    data_species: str | None
+    set_species: str | None
+
+
+def gene_identifiers(var: pd.DataFrame, var_names: pd.Index, gene_symbols: str | None, where: str) -> pd.Index:
+    """The identifiers genes are matched on: ``var_names`` or the ``gene_symbols`` column."""
+    if gene_symbols is None:
+        return pd.Index(var_names.astype(str))
+    if gene_symbols not in var.columns:
+        var_where = "adata.raw.var" if where == "adata.raw.X" else "adata.var"
+        raise KeyError(
+            f"gene_symbols={gene_symbols!r} is not a column of `{var_where}`; available columns: "
+            f"{_preview(var.columns)}. Pass the column holding gene symbols, or gene_symbols=None to use var_names."
+        )
+    column = var[gene_symbols]
+    if column.isna().any():
+        raise ValueError(
+            f"`var[{gene_symbols!r}]` has {int(column.isna().sum())} missing value(s); fill them "
+            "(e.g. with the var_names) before scoring."
+        )
+    return pd.Index(column.astype(str).to_numpy())
+
+
+def _examples(names, n: int = 3) -> list[str]:
+    out = [str(g) for g in names if sum(c.isalpha() for c in str(g)) >= 2]
+    return out[:n]
+
+
+def _symbol_column(var: pd.DataFrame) -> str | None:
+    """A var column that looks like gene symbols, to suggest for ``gene_symbols=``."""
+    candidates = []
+    for col in var.columns:
+        series = var[col]
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+                or isinstance(series.dtype, pd.CategoricalDtype)):
+            continue
+        sample = series.astype(str).iloc[:2000]
+        if _gs.detect_id_type(sample) == "symbol" and _gs.detect_species(sample) is not None:
+            candidates.append(col)
+    if not candidates:
+        return None
+    preferred = [c for c in candidates if any(k in str(c).lower() for k in ("symbol", "name"))]
+    return (preferred or candidates)[0]
+
+
+def check_id_type(names: pd.Index, var: pd.DataFrame, gene_symbols: str | None) -> None:
+    """Refuse Ensembl ids as gene identifiers when no ``gene_symbols`` column was given."""
+    if gene_symbols is not None or _gs.detect_id_type(names[:5000]) != "ensembl":
+        return
+    column = _symbol_column(var)
+    hint = (
+        f"pass gene_symbols={column!r} (that var column looks like gene symbols)"
+        if column is not None
+        else "add a column of gene symbols to `adata.var` and pass gene_symbols='<column>'"
+    )
+    raise ValueError(
+        f"the gene identifiers look like Ensembl ids (e.g. {list(names[:2])}) but gene sets use symbols; {hint}."
+    )
+
+
+def resolve_sets(gene_sets, species: str | None, names: pd.Index) -> ResolvedSets:
+    """Gene sets as a collection; the species detected from the data when not given."""
+    data_species = _gs.detect_species(names)
+    if gene_sets is None and species is None:
+        if data_species is None:
+            raise ValueError(
+                f"could not detect the species from the gene names (e.g. {_examples(names)}); "
+                "pass species='human' or species='mouse'."
+            )
+        species = data_species
+    collection = _gs.as_collection(gene_sets, species=species)
+    set_species = _gs.detect_species(collection.genes) or collection.species
+    if data_species is not None and set_species is not None and data_species != set_species:
+        data_ex, set_ex = _examples(names), _examples(collection.genes)
+        if gene_sets is None:
+            fix = f"pass species={data_species!r} (or leave species=None to detect it)"
+        else:
+            fix = (
+                f"pass species={data_species!r} with gene_sets=None for the curated {data_species} sets, "
+                f"or convert your sets to {data_species} symbols"
+            )
+        raise ValueError(
+            f"the gene names of the data look {data_species} (e.g. {data_ex}) but the gene sets are "
+            f"{set_species} (e.g. {set_ex}); {fix}."
+        )
+    return ResolvedSets(collection, set_species or data_species or species, data_species, set_species)
+
+
+def map_sets(collection, names: pd.Index) -> tuple[list[str], list[np.ndarray], dict[str, list[str]]]:
+    """Per set: column indices of its genes present in the data (set order) and the missing genes."""
+    set_names, indices, missing = [], [], {}
+    for name in collection.names:
+        genes = list(dict.fromkeys(collection[name].genes))
+        pos = names.get_indexer(genes)
+        set_names.append(name)
+        indices.append(pos[pos >= 0].astype(np.int64))
+        missing[name] = [g for g, p in zip(genes, pos) if p < 0]
+    return set_names, indices, missing
+
+
+def no_sets_message(
+    n_sets: int, min_genes: int, best: tuple[str, int] | None, names: pd.Index, source: str, resolved: ResolvedSets
+) -> str:
+    style = _gs.detect_id_type(names[:5000])
+    species = resolved.data_species or "undetermined-species"
+    best_txt = f" (best: {best[0]!r} with {best[1]})" if best else ""
+    return (
+        f"none of the {n_sets} gene set(s) has at least min_genes={min_genes} usable genes in the data{best_txt}. "
+        f"Genes were matched on {source}, which look like {species} {style}s (e.g. {_examples(names)}); "
+        f"the sets' genes look {resolved.set_species or 'undetermined'} (e.g. {_examples(resolved.collection.genes)}). "
+        "Check species=, gene_symbols= and the gene sets, or lower min_genes."
+    )
