@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import anndata
 import numpy as np
 import pandas as pd
@@ -21,16 +19,12 @@ N = 2000
 
 @pytest.fixture(scope="module")
 def adata():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return demo_testis(seed=0, n_cells=N)
+    return demo_testis(seed=0, n_cells=N)
 
 
 @pytest.fixture(scope="module")
 def programmes():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_programmes("human")
+    return load_programmes("human")
 
 
 def _dense(adata, genes=None):

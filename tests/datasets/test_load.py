@@ -210,6 +210,7 @@ def test_10x_mtx_v3_directory(server, cache):
     assert list(ad.var_names) == GENES
     assert list(ad.obs_names) == _cells()
     np.testing.assert_array_equal(ad.layers["counts"].toarray(), counts)
+    assert set(ad.obs["sample"]) == {"fx_mtx"}  # one sample: the dataset name
 
 
 def test_10x_mtx_geo_style_two_samples(server, cache):

@@ -92,7 +92,12 @@ def rank_genes(expr_condition: np.ndarray, expr_reference: np.ndarray, genes: pd
         values = moderated_t_rows(expr_condition, expr_reference)
     ranking = pd.DataFrame({"gene": np.asarray(genes, dtype=str), "stat": values})
     ranking = ranking.sort_values(["stat", "gene"], ascending=[False, True], kind="mergesort")
-    return pd.Series(ranking["stat"].to_numpy(), index=ranking["gene"].to_numpy(), name="stat")
+    stat = ranking["stat"].to_numpy(dtype=np.float64)
+    # gseapy re-sorts the ranking with an unstable sort: make tied values strictly decreasing in
+    # the (statistic, gene name) order with offsets far below any real difference.
+    tiny = 1e-9 * max(1.0, float(np.abs(stat).max()) if len(stat) else 1.0) / max(len(stat), 1)
+    stat = stat - tiny * np.arange(len(stat))
+    return pd.Series(stat, index=ranking["gene"].to_numpy(), name="stat")
 
 
 def _gene_set_dict(gene_sets: Any, species: str | None, genes: pd.Index) -> tuple[dict[str, list[str]], str]:

@@ -36,13 +36,13 @@ def cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else Path(pooch.os_cache("noa-omics"))
 
 
-def _file_name(item: dict[str, Any]) -> str:
+def _file_name(item: dict[str, Any], fmt: str) -> str:
     if item.get("fname"):
         return str(item["fname"])
     name = Path(urlparse(item["url"]).path).name
     if not name:
         raise ValueError(f"cannot derive a file name from {item['url']!r}; give the files item an `fname`.")
-    if item["role"] in _STANDARD_MTX:  # 10x files are stored per sample under standard names
+    if fmt == "10x_mtx" and item["role"] in _STANDARD_MTX:  # stored per sample under Cell Ranger names
         sample = item.get("sample") or "sample"
         suffix = ".gz" if name.endswith(".gz") else ""
         stem = _STANDARD_MTX[item["role"]]
@@ -52,11 +52,11 @@ def _file_name(item: dict[str, Any]) -> str:
     return name
 
 
-def _fetch(item: dict[str, Any], folder: Path, progress: bool) -> Path:
+def _fetch(item: dict[str, Any], folder: Path, fmt: str, progress: bool) -> Path:
     """Download one file into ``folder`` with pooch, checking its sha256 when known."""
     import pooch
 
-    fname = _file_name(item)
+    fname = _file_name(item, fmt)
     target = folder / fname
     known_hash = f"sha256:{item['sha256']}" if item.get("sha256") else None
     try:
@@ -179,7 +179,9 @@ def _harmonise_labels(adata: AnnData, entry: dict[str, Any], notes: list[str]) -
         adata.obs[f"{key}_name"] = labels.astype("category")
     from ..celltypes import harmonize_labels
 
-    harmonised = harmonize_labels(pd.Series(labels.to_numpy(), index=adata.obs_names, dtype=object))
+    harmonised = harmonize_labels(
+        pd.Series(labels.to_numpy(), index=adata.obs_names, dtype=object), source=entry.get("label_source")
+    )
     adata.obs["noa_cell_type"] = pd.Categorical(pd.Series(harmonised).reindex(adata.obs_names).to_numpy(),
                                                 categories=categories)
 
@@ -299,32 +301,31 @@ def load(
         folder = cache_path(cache_dir) / entry["name"]
         by_sample: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for item in entry["files"]:
-            local = _fetch(item, folder, progress)
+            local = _fetch(item, folder, fmt, progress)
             if item["role"] == "annotation":
                 annotations.append((local, item.get("read") or {}, item.get("sample")))
             else:
                 downloaded.append(local)
                 by_sample[item.get("sample")].append({**item, "local": local})
-        parts = []
+        jobs = []
         for sample, items in by_sample.items():
-            if fmt == "10x_mtx":
-                targets = [items[0]["local"].parent]
-            else:
-                targets = [i["local"] for i in items if i["role"] == "matrix"]
-            for target in targets:
-                try:
-                    part = read(target, fmt, orientation=orient)
-                except ValueError as err:
-                    if "pass orientation=" not in str(err):
-                        for i in items:  # an unreadable download must not be reused from the cache
-                            if i["local"].exists() and not i.get("sha256"):
-                                i["local"].unlink()
-                    raise
-                if sample is not None:
-                    part.obs["sample"] = str(sample)
-                elif len(entry["files"]) > 1:
-                    part.obs["sample"] = target.name.split(".")[0]
-                parts.append(part)
+            targets = [items[0]["local"].parent] if fmt == "10x_mtx" else [i["local"] for i in items]
+            jobs.extend((sample, target, items) for target in targets)
+        parts = []
+        for sample, target, items in jobs:
+            try:
+                part = read(target, fmt, orientation=orient)
+            except ValueError as err:
+                if "pass orientation=" not in str(err):
+                    for i in items:  # an unreadable download must not be reused from the cache
+                        if i["local"].exists() and not i.get("sha256"):
+                            i["local"].unlink()
+                raise
+            if sample is not None:
+                part.obs["sample"] = str(sample)
+            elif len(jobs) > 1:  # several files without sample ids: the file name stands in
+                part.obs["sample"] = target.name.split(".")[0]
+            parts.append(part)
 
     for part in parts:
         part.uns.pop("noa_read", None)

@@ -1,9 +1,8 @@
 """Gene universe and expression programmes of the simulated testis data.
 
 The programmes are the curated gene sets of :func:`noa_omics.genesets.load` (so that scoring the
-demo data with the library recovers what was planted). Until the library files are present (or if
-they cannot be read), a small built-in fallback with the same set names is used and
-``uns["demo"]["genesets_version"]`` says ``"builtin-fallback"``.
+demo data with the library recovers what was planted); ``uns["demo"]["genesets_version"]``
+records the library version.
 
 The background genes are ~100 real housekeeping/ribosomal/mitochondrial symbols plus numbered
 ``BG00001``-style symbols (``Bg00001`` for mouse), so that species detection from symbol style
@@ -16,49 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .._vocabulary import CELL_TYPES
-
-#: Minimal fallback programmes (human symbols), used only while the curated library is absent.
-_FALLBACK_HUMAN: dict[str, tuple[str, ...]] = {
-    "marker_SSC": ("UTF1", "ID4", "FGFR3", "TSPAN33", "PIWIL4", "ZBTB16", "SALL4", "GFRA1"),
-    "marker_spermatogonia": ("DMRT1", "KIT", "STRA8", "MKI67", "DAZL", "SOHLH1", "DMRTB1", "TOP2A"),
-    "marker_spermatocyte": ("SYCP3", "SYCP1", "SPO11", "DMC1", "MEIOB", "PIWIL1", "HORMAD1", "TEX101"),
-    "marker_round_spermatid": ("ACRV1", "SPACA1", "SPATA9", "TSSK6", "CRISP2", "SUN5", "TXNDC2"),
-    "marker_elongating_spermatid": ("PRM1", "PRM2", "TNP1", "TNP2", "ODF1", "AKAP4", "CAPZA3"),
-    "marker_sertoli": ("SOX9", "WT1", "CLU", "FATE1", "CITED1", "SOX8", "DHH"),
-    "marker_leydig": ("CYP17A1", "STAR", "INSL3", "CYP11A1", "HSD3B2", "LHCGR", "IGF2"),
-    "marker_peritubular_myoid": ("MYH11", "ACTA2", "DES", "CNN1", "TAGLN", "PDGFRB"),
-    "marker_endothelial": ("PECAM1", "VWF", "CDH5", "CLDN5", "EMCN"),
-    "marker_macrophage": ("CD68", "CD163", "C1QA", "C1QB", "LYZ", "CSF1R"),
-    "marker_t_cell": ("CD3D", "CD3E", "CD2", "CCL5", "IL7R", "TRAC"),
-    "apoptosis_intrinsic": ("BAX", "BAK1", "BCL2L11", "BID", "PMAIP1", "BBC3", "CYCS", "APAF1", "CASP9", "DIABLO"),
-    "apoptosis_extrinsic": ("FAS", "FASLG", "TNFSF10", "TNFRSF10B", "FADD", "CASP8", "TNFRSF1A", "RIPK1"),
-    "apoptosis_checkpoint": ("TP53", "TP63", "CHEK2", "ATM", "TRIP13", "CDKN1A", "GADD45A", "MDM2"),
-    "apoptosis_execution": ("CASP3", "CASP7", "CASP6", "DFFA", "DFFB"),
-    "apoptosis_antiapoptotic": ("BCL2", "BCL2L1", "BCL2L2", "MCL1", "XIAP", "CFLAR", "BIRC3"),
-    "stress_oxidative": ("HMOX1", "NQO1", "GPX1", "GPX4", "SOD1", "SOD2", "TXNRD1", "GCLM", "CAT", "PRDX1"),
-    "stress_heat": ("HSPA1A", "HSPA1B", "HSPH1", "DNAJB1", "HSPB1", "HSP90AA1"),
-    "stress_er": ("HSPA5", "DDIT3", "ATF4", "XBP1", "ERN1", "ATF6", "HERPUD1"),
-    "inflammation": ("IL1B", "IL6", "TNF", "CXCL8", "CCL2", "NFKBIA", "PTGS2", "IL18", "ICAM1"),
-    "epigenetic_regulation": ("DNMT1", "DNMT3A", "DNMT3B", "TET1", "TET2", "EZH2", "KDM1A", "HDAC1"),
-    "endocrine_leydig_steroidogenesis": ("STAR", "CYP11A1", "HSD3B2", "CYP17A1", "HSD17B3", "LHCGR"),
-    "endocrine_sertoli_response": ("FSHR", "AR", "INHBB", "GATA4", "NR0B1"),
-    "niche_btb": ("CLDN11", "TJP1", "OCLN", "GJA1", "CDH2", "ITGB1"),
-    "sertoli_immaturity": ("AMH", "KRT18", "KRT8", "VIM"),
-    "leydig_immaturity": ("DLK1", "PDGFRA", "NES", "THY1", "TCF21"),
-    "genetic_azf": (
-        "USP9Y", "DDX3Y", "UTY", "KDM5D", "EIF1AY", "RBMY1A1", "HSFY1", "PRY",
-        "DAZ1", "DAZ2", "DAZ3", "DAZ4", "BPY2", "CDY1",
-    ),
-    "genetic_noa_risk": ("TEX11", "TEX14", "TEX15", "SYCE1", "STAG3", "SHOC1", "M1AP", "NR5A1", "FANCM"),
-    "control_dissociation": ("FOS", "FOSB", "JUN", "JUNB", "EGR1", "ATF3", "IER2", "DUSP1", "ZFP36"),
-}
-
-#: Human -> mouse symbols for the fallback where capitalisation is not the ortholog.
-_FALLBACK_MOUSE_EXCEPTIONS: dict[str, str | None] = {
-    "TP53": "Trp53", "TP63": "Trp63", "HSD3B2": "Hsd3b1", "CXCL8": None, "FASLG": "Fasl",
-    "DAZ1": None, "DAZ2": None, "DAZ3": None, "DAZ4": None, "BPY2": None, "CDY1": None,
-    "PRY": None, "HSFY1": None, "EIF1AY": None, "RBMY1A1": "Rbmy", "TRAC": "Trac",
-}
 
 #: AZF regions (human protein-coding genes; facts/genes.md section 2) and their mouse Y orthologs.
 AZF_REGIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -99,21 +55,10 @@ _MITO_HUMAN: tuple[str, ...] = (
 
 
 def _mouse_symbol(human: str) -> str | None:
-    if human in _FALLBACK_MOUSE_EXCEPTIONS:
-        return _FALLBACK_MOUSE_EXCEPTIONS[human]
+    """Mouse style (capitalised) of a housekeeping/mitochondrial symbol; background genes only."""
     if human.startswith("MT-"):
         return "mt-" + human[3:].capitalize()
     return human[0] + human[1:].lower()
-
-
-def _fallback(species: str) -> dict[str, tuple[str, ...]]:
-    if species == "human":
-        return dict(_FALLBACK_HUMAN)
-    out = {}
-    for name, genes in _FALLBACK_HUMAN.items():
-        mapped = tuple(dict.fromkeys(m for g in genes if (m := _mouse_symbol(g)) is not None))
-        out[name] = mapped
-    return out
 
 
 def housekeeping(species: str) -> tuple[str, ...]:
@@ -143,9 +88,9 @@ class Programmes:
     Attributes
     ----------
     sets
-        Gene-set name -> genes (the curated library or the built-in fallback).
+        Gene-set name -> genes (the curated library).
     version
-        Library version string, or ``"builtin-fallback"``.
+        Library version string.
     species
         ``"human"`` or ``"mouse"``.
     """
@@ -164,21 +109,12 @@ class Programmes:
 
 
 def load_programmes(species: str) -> Programmes:
-    """Programmes from :func:`noa_omics.genesets.load`, or the built-in fallback when unavailable."""
-    try:
-        from ..genesets import load
+    """Programmes from the curated library :func:`noa_omics.genesets.load`."""
+    from ..genesets import load
 
-        library = load(species)
-        sets = {name: tuple(library[name].genes) for name in library.names}
-        version = str(library.version)
-    except (ImportError, OSError, ValueError, KeyError) as err:  # library absent or incomplete
-        import warnings
-
-        warnings.warn(f"gene-set library unavailable ({err}); demo data use the built-in fallback programmes.",
-                      stacklevel=3)
-        sets = _fallback(species)
-        version = "builtin-fallback"
-    return Programmes(sets=sets, version=version, species=species)
+    library = load(species)
+    sets = {name: tuple(library[name].genes) for name in library.names}
+    return Programmes(sets=sets, version=str(library.version), species=species)
 
 
 def marker_cell_types() -> tuple[str, ...]:

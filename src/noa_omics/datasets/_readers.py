@@ -166,17 +166,12 @@ def read_loom(path: Path) -> AnnData:
 
 @lru_cache(maxsize=1)
 def _known_symbols() -> frozenset[str]:
-    """Gene symbols the package knows (curated library or demo programmes, both species)."""
+    """Gene symbols the package knows (curated library and housekeeping genes, both species)."""
     from ._programmes import housekeeping, load_programmes, mitochondrial
-
-    import warnings
 
     known: set[str] = set()
     for species in ("human", "mouse"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            programmes = load_programmes(species)
-        for genes in programmes.sets.values():
+        for genes in load_programmes(species).sets.values():
             known.update(genes)
         known.update(housekeeping(species))
         known.update(mitochondrial(species))

@@ -25,14 +25,14 @@ VERIFICATION = ("verified", "third_party", "unverified")
 _REQUIRED = ("name", "species", "technology", "format", "citation", "url")
 _KEYS = {
     "name", "accession", "species", "technology", "assay", "n_cells", "conditions", "citation", "doi",
-    "url", "downloadable", "format", "orientation", "value_type", "files", "label_key", "label_map",
+    "url", "downloadable", "format", "orientation", "value_type", "files", "label_key", "label_map", "label_source",
     "sample_key", "sample_pattern", "condition_key", "condition_map", "verification", "notes",
 }
 _FILE_KEYS = {"url", "sha256", "sample", "role", "fname", "read"}
 #: Columns of :func:`registry`, in order.
 COLUMNS = (
-    "name", "accession", "species", "technology", "n_cells", "conditions", "citation", "url", "format",
-    "label_key", "label_map", "checksum", "downloadable", "value_type", "verification", "notes",
+    "name", "accession", "species", "technology", "assay", "n_cells", "conditions", "citation", "url", "format",
+    "label_key", "label_map", "label_source", "checksum", "downloadable", "value_type", "verification", "notes",
 )
 
 _CUSTOM: dict[str, dict[str, Any]] = {}
@@ -77,7 +77,7 @@ def validate_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     out["url"] = [out["url"]] if isinstance(out["url"], str) else list(out["url"])
     out.setdefault("value_type", "counts")
     out.setdefault("conditions", [])
-    for key in ("accession", "assay", "doi", "n_cells", "label_key", "label_map", "sample_key",
+    for key in ("accession", "assay", "doi", "n_cells", "label_key", "label_map", "label_source", "sample_key",
                 "sample_pattern", "condition_key", "condition_map", "notes"):
         out.setdefault(key, None)
     files = out.get("files") or []
@@ -214,8 +214,8 @@ def registry() -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by ``name``, with columns ``name``, ``accession``, ``species``, ``technology``,
-        ``n_cells`` (nullable integer), ``conditions`` (list), ``citation``, ``url`` (list),
-        ``format``, ``label_key``, ``label_map``, ``checksum`` (list of per-file sha256, None when
+        ``assay``, ``n_cells`` (nullable integer), ``conditions`` (list), ``citation``, ``url`` (list),
+        ``format``, ``label_key``, ``label_map``, ``label_source``, ``checksum`` (list of per-file sha256, None when
         unknown), ``downloadable``, ``value_type``, ``verification`` (field -> ``verified`` |
         ``third_party`` | ``unverified``) and ``notes``.
 

@@ -141,12 +141,12 @@ def enrichment(table: pd.DataFrame, *, max_sets: int = 20) -> Any:
     return fig
 
 
-def tubules(sdata: AnnData, tubule_table: pd.DataFrame, *, cell_type_key: str = "noa_cell_type",
+def tubules(sdata: AnnData, tubule_table: pd.DataFrame, *, sample_key: str = "sample",
             spatial_key: str = "spatial", sample: str | None = None) -> Any:
     """Cells of one section coloured by the histology of their tubule; NCI as text."""
     xy = np.asarray(sdata.obsm[spatial_key])
     obs = sdata.obs
-    samples = obs["sample"].astype(str) if "sample" in obs else pd.Series("all", index=obs.index)
+    samples = obs[sample_key].astype(str)
     sample = sample or samples.iloc[0]
     m = (samples == sample).to_numpy()
     tub = obs["noa_tubule"].astype("object").to_numpy()

@@ -207,17 +207,27 @@ def stage_spatial(cfg: PipelineConfig, ws: Workspace) -> None:
     """Tubule segmentation, tubule metrics and niche collapse on the spatial section(s)."""
     sp_cfg = cfg.spatial
     sdata = ws.load_adata("spatial_input")
+    score_key = None
+    if sdata.n_vars >= 20:
+        # score the panel (Sertoli barrier/immaturity term of the niche-collapse index)
+        counts = sp_cfg.counts_layer if cfg.demo is None else ("counts" if "counts" in sdata.layers else None)
+        matrix = sdata.layers[counts] if counts is not None else sdata.X
+        if _steps.looks_like_counts(matrix):
+            sdata = _steps.prepare_expression(sdata, counts_layer=counts)
+            _steps.score(sdata, methods=[cfg.primary_method], species=cfg.species, random_state=cfg.seed)
+            score_key = f"noa_{cfg.primary_method}"
     cell_type_key = sp_cfg.cell_type_key
     if cell_type_key is None:
         _steps.annotate(sdata)
         cell_type_key = "noa_cell_type"
     tubules, niche = _steps.spatial(sdata, sample_key=sp_cfg.sample_key, cell_type_key=cell_type_key,
-                                    spatial_key=sp_cfg.spatial_key)
+                                    spatial_key=sp_cfg.spatial_key, score_key=score_key, random_state=cfg.seed)
     ws.save_adata("spatial", sdata)
     ws.save_table("tubule_metrics", tubules)
     ws.save_table("niche_summary", niche)
-    ws.save_figure("tubules", _figures.tubules(sdata, tubules, cell_type_key=cell_type_key))
-    ws.save_figure("histology_composition", _figures.histology_composition(tubules, sample_key=sp_cfg.sample_key))
+    ws.save_figure("tubules", _figures.tubules(sdata, tubules, sample_key=sp_cfg.sample_key,
+                                               spatial_key=sp_cfg.spatial_key))
+    ws.save_figure("histology_composition", _figures.histology_composition(tubules, sample_key="sample"))
 
 
 def stage_multihit(cfg: PipelineConfig, ws: Workspace) -> None:

@@ -265,17 +265,32 @@ def enrichment(adata: AnnData, *, sample_key: str, condition_key: str, reference
 
 
 def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_type",
-            spatial_key: str = "spatial") -> tuple[pd.DataFrame, pd.DataFrame]:
+            spatial_key: str = "spatial", score_key: str | None = None,
+            obs_keys: Sequence[str] = ("donor", "condition"), random_state: int = 0
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tubule segmentation, per-tubule metrics and per-sample niche summary (in place).
 
-    Returns ``(tubule_metrics, niche_summary)``.
+    Runs :func:`noa_omics.spatial.assign_tubules` per sample (``obs["noa_tubule"]``),
+    :func:`noa_omics.spatial.tubule_metrics` (with the Sertoli term of the niche-collapse index
+    when ``score_key`` scores are given) and :func:`noa_omics.spatial.niche_summary`.
+
+    Returns
+    -------
+    tuple of DataFrame
+        ``(tubule_metrics, niche_summary)``, the tubule / sample id as a column.
     """
     from .. import spatial as noa_spatial
 
-    check_adata(sdata)
-    noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key)
-    tubules = noa_spatial.tubule_metrics(sdata, tubule_key="noa_tubule")
-    niche = noa_spatial.niche_summary(sdata, sample_key=sample_key)
+    check_adata(sdata, min_vars=0)
+    check_obs_key(sdata, sample_key, what="spatial sample column")
+    noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key, sample_key=sample_key)
+    carry = [k for k in obs_keys if k in sdata.obs.columns and k != sample_key]
+    tubules = noa_spatial.tubule_metrics(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key,
+                                         sample_key=sample_key, score_key=score_key, obs_keys=carry)
+    niche = noa_spatial.niche_summary(sdata, sample_key=sample_key, cell_type_key=cell_type_key,
+                                      spatial_key=spatial_key, metrics=tubules, seed=random_state)
+    tubules = tubules.rename_axis("tubule").reset_index()
+    niche = niche.rename_axis(sample_key).reset_index()
     return tubules, niche
 
 

@@ -17,12 +17,12 @@ permutation drawn with ``numpy.random.default_rng(random_state)``, decoupler's d
 the recovery-curve area of decoupler's implementation divided by its maximum (all set genes at
 the top), so :math:`0 \le \mathrm{AUC} \le 1`.
 
-Ranking without sorting 20,000 genes per cell: in a sparse row with :math:`p` positive values,
-a positive gene's rank is its position after sorting only those :math:`p` values (by value,
-then tie order), and a zero gene :math:`g` has rank
-:math:`p + 1 + \#\{\text{zero genes before } g \text{ in the tie order}\}`, computed from the
-tie-order positions of the positives by binary search, and only needed when
-:math:`p < n_\mathrm{up} - 1`.
+Ranking without sorting 20,000 genes per cell: in a row with :math:`p` positive values, only the
+expressed set genes are sorted (by value, then tie order); one pass over the :math:`p` values
+counts, by binary search among the distinct set values, the values greater than each and, among
+equal values, those earlier in the tie order, which gives each set gene's rank. A zero gene
+:math:`g` has rank :math:`p + 1 + \#\{\text{zero genes before } g \text{ in the tie order}\}`,
+needed only when :math:`p < n_\mathrm{up} - 1`.
 
 Differences from decoupler: decoupler also drops cells without any expressed gene (we score them,
 from the tie order alone), and in backed mode decoupler does not shuffle the tie order
@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._base import Context, GeneStats, MethodMeta, membership, unknown_params
-from ._kernels import row_blocks
+from ._kernels import lower_bound, row_blocks, upper_bound
 
 _DEFAULTS: dict[str, Any] = {"n_up": None}
 
@@ -60,50 +60,103 @@ class AUCellPlan:
 
 
 def _aucell_rows(data, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_up, max_auc, n_blocks, max_nnz, out):
+    # Per cell only the expressed set genes are sorted, by (value, tie order); one pass over the
+    # row's positive values counts the values greater than each distinct set value and, among
+    # equal values, those earlier in the tie order (binary search in the class's tie positions).
     n_rows = indptr.size - 1
     n_sets = out.shape[1]
     for b in nb.prange(n_blocks):
         r0 = b * n_rows // n_blocks
         r1 = (b + 1) * n_rows // n_blocks
         positive = np.zeros(tie_pos.size, dtype=np.uint8)
-        val = np.empty(max_nnz)
-        tie = np.empty(max_nnz, dtype=np.int64)
-        gene = np.empty(max_nnz, dtype=np.int64)
+        set_val = np.empty(max_nnz)
+        set_tie = np.empty(max_nnz, dtype=np.int64)
+        set_gene = np.empty(max_nnz, dtype=np.int64)
+        sorted_tie = np.empty(max_nnz, dtype=np.int64)
+        uniq = np.empty(max_nnz + 1)
+        cls_start = np.empty(max_nnz + 1, dtype=np.int64)
+        eq = np.empty(max_nnz + 1, dtype=np.int64)
+        bucket = np.empty(max_nnz + 1, dtype=np.int64)
+        greater = np.empty(max_nnz + 1, dtype=np.int64)
+        before = np.empty(max_nnz + 1, dtype=np.int64)
+        pos_tie = np.empty(max_nnz, dtype=np.int64)
         acc = np.empty(n_sets)
         for i in range(r0, r1):
+            lo, hi = indptr[i], indptr[i + 1]
+            m = 0
             p = 0
-            for k in range(indptr[i], indptr[i + 1]):
-                x = data[k]
-                if x > 0:
+            for k in range(lo, hi):
+                if data[k] > 0:
                     g = indices[k]
-                    val[p] = x
-                    tie[p] = tie_pos[g]
-                    gene[p] = g
-                    positive[g] = 1
                     p += 1
+                    if m_ptr[g + 1] > m_ptr[g]:
+                        set_val[m] = data[k]
+                        set_tie[m] = tie_pos[g]
+                        set_gene[m] = g
+                        m += 1
             acc[:] = 0.0
-            by_tie = np.argsort(tie[:p])
-            tie_sorted = tie[:p][by_tie]
-            val_t = val[:p][by_tie]
-            gene_t = gene[:p][by_tie]
-            # stable sort by decreasing value keeps the tie order within equal values
-            order = np.argsort(-val_t, kind="mergesort")
-            for r in range(min(p, n_up - 1)):
-                g = gene_t[order[r]]
-                for t in range(m_ptr[g], m_ptr[g + 1]):
-                    acc[m_set[t]] += n_up - (r + 1)
+            if m > 0:
+                by_tie = np.argsort(set_tie[:m])
+                order = by_tie[np.argsort(set_val[:m][by_tie], kind="mergesort")]  # value, then tie order
+                n_u = 0
+                for t in range(m):
+                    v = set_val[order[t]]
+                    if n_u == 0 or v != uniq[n_u - 1]:
+                        uniq[n_u] = v
+                        cls_start[n_u] = t
+                        eq[n_u] = 0
+                        bucket[n_u] = 0
+                        n_u += 1
+                    sorted_tie[t] = set_tie[order[t]]
+                    before[t] = 0
+                cls_start[n_u] = m
+                bucket[n_u] = 0
+                smallest = uniq[0]
+                for k in range(lo, hi):
+                    x = data[k]
+                    if x >= smallest:  # smaller values never outrank a set gene
+                        j = lower_bound(uniq, n_u, x)
+                        if j < n_u and uniq[j] == x:
+                            eq[j] += 1
+                            c0 = cls_start[j]
+                            q = upper_bound(sorted_tie, c0, cls_start[j + 1] - c0, tie_pos[indices[k]])
+                            if c0 + q < cls_start[j + 1]:
+                                before[c0 + q] += 1  # outranks the class members from position q on
+                        else:
+                            bucket[j] += 1
+                running = bucket[n_u]
+                for j in range(n_u - 1, -1, -1):
+                    greater[j] = running
+                    running += eq[j] + bucket[j]
+                for j in range(n_u):
+                    ahead = 0
+                    for t in range(cls_start[j], cls_start[j + 1]):
+                        ahead += before[t]
+                        rank = greater[j] + ahead + 1
+                        if rank < n_up:
+                            g = set_gene[order[t]]
+                            for q in range(m_ptr[g], m_ptr[g + 1]):
+                                acc[m_set[q]] += n_up - rank
             if p < n_up - 1:
+                # zeros rank after the p positives, in tie order
+                n_pos = 0
+                for k in range(lo, hi):
+                    if data[k] > 0:
+                        positive[indices[k]] = 1
+                        pos_tie[n_pos] = tie_pos[indices[k]]
+                        n_pos += 1
+                pos_sorted = np.sort(pos_tie[:n_pos])
                 for j in range(u_genes.size):
                     g = u_genes[j]
                     if positive[g] == 0:
-                        rank = p + 1 + tie_pos[g] - np.searchsorted(tie_sorted, tie_pos[g])
+                        rank = p + 1 + tie_pos[g] - lower_bound(pos_sorted, n_pos, tie_pos[g])
                         if rank < n_up:
-                            for t in range(m_ptr[g], m_ptr[g + 1]):
-                                acc[m_set[t]] += n_up - rank
+                            for q in range(m_ptr[g], m_ptr[g + 1]):
+                                acc[m_set[q]] += n_up - rank
+                for k in range(lo, hi):
+                    positive[indices[k]] = 0
             for s in range(n_sets):
                 out[i, s] = acc[s] / max_auc[s]
-            for k in range(indptr[i], indptr[i + 1]):
-                positive[indices[k]] = 0
 
 
 _aucell_rows_par = nb.njit(parallel=True, cache=True)(_aucell_rows)

@@ -178,6 +178,32 @@ def linear_scores(block, w_ptr, w_set, w_val, offset, parallel: bool) -> np.ndar
     return np.asarray(block, dtype=np.float64) @ w_dense + offset
 
 
+@nb.njit(cache=True, inline="always")
+def lower_bound(arr, n, x):
+    """First index ``j < n`` with ``arr[j] >= x`` (``n`` if none); ``arr[:n]`` ascending."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if arr[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True, inline="always")
+def upper_bound(arr, start, n, x):
+    """Number of the ``n`` ascending values ``arr[start:start+n]`` that are ``<= x``."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if arr[start + mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def row_blocks(n_rows: int, n_threads: int) -> int:
     """Number of row groups handed to ``prange`` by the rank kernels (a few per thread)."""
     return max(1, min(n_rows, 4 * max(1, n_threads)))

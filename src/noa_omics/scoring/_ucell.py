@@ -15,8 +15,10 @@ clipped at 0. Only genes present in the data enter :math:`S` (pyUCell's
 ``missing_genes="skip"``; its default ``"impute"`` counts an absent gene as rank
 :math:`r_\mathrm{max}`); signed signatures (``GENE+``/``GENE-``) are not parsed.
 
-Ranking is restricted to the genes that matter: per cell only the :math:`p` non-zero values are
-sorted, and a set gene's rank is read by binary search, :math:`r = \#\{x > v\} + (\#\{x = v\} + 1)/2`.
+Ranking is restricted to the genes that matter: per cell only the expressed genes of the sets are
+sorted; one pass over the cell's non-zero values then counts, for each of their distinct values
+:math:`v`, the values greater and equal (binary search among the set values), and
+:math:`r = \#\{x > v\} + (\#\{x = v\} + 1)/2`. Genes outside every set are never ranked.
 
 References
 ----------
@@ -34,14 +36,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._base import Context, MethodMeta, membership, unknown_params
-from ._kernels import row_blocks
+from ._kernels import lower_bound, row_blocks
 
 _DEFAULTS: dict[str, Any] = {"max_rank": 1500}
 
 
 @dataclass
 class UCellPlan:
-    u_genes: np.ndarray  #: genes of any set (sorted)
     m_ptr: np.ndarray  #: gene -> sets layout (see ``membership``)
     m_set: np.ndarray
     max_rank: int
@@ -49,42 +50,70 @@ class UCellPlan:
     s_max: np.ndarray  #: n * max_rank per set
 
 
-def _ucell_rows(data, indices, indptr, n_vars, u_genes, m_ptr, m_set, max_rank, s_min, s_max, n_blocks, max_nnz, out):
+def _ucell_rows(data, indices, indptr, m_ptr, m_set, max_rank, s_min, s_max, n_blocks, max_nnz, out):
+    # Per cell, only the positive genes of some set are sorted (m of them, m << p); one pass over
+    # the row's p positive values then counts, for each distinct set-gene value, how many values
+    # are greater and how many are equal, from which the average ranks follow.
     n_rows = indptr.size - 1
     n_sets = out.shape[1]
     for b in nb.prange(n_blocks):
         r0 = b * n_rows // n_blocks
         r1 = (b + 1) * n_rows // n_blocks
-        value = np.zeros(n_vars)
-        val = np.empty(max_nnz)
-        acc = np.empty(n_sets)
+        set_val = np.empty(max_nnz)
+        set_gene = np.empty(max_nnz, dtype=np.int64)
+        uniq = np.empty(max_nnz + 1)
+        cls = np.empty(max_nnz, dtype=np.int64)
+        eq = np.empty(max_nnz + 1, dtype=np.int64)
+        bucket = np.empty(max_nnz + 1, dtype=np.int64)
+        greater = np.empty(max_nnz + 1, dtype=np.int64)
+        rank_sum = np.empty(n_sets)
         for i in range(r0, r1):
-            p = 0
-            for k in range(indptr[i], indptr[i + 1]):
-                x = data[k]
-                if x > 0:
-                    val[p] = x
-                    value[indices[k]] = x
-                    p += 1
-            srt = np.sort(val[:p])
-            acc[:] = 0.0
-            for j in range(u_genes.size):
-                g = u_genes[j]
-                v = value[g]
-                rank = np.float64(max_rank)
-                if v > 0:
-                    left = np.searchsorted(srt, v, side="left")
-                    right = np.searchsorted(srt, v, side="right")
-                    avg = (p - right) + (right - left + 1) / 2.0
-                    if avg <= max_rank:
-                        rank = avg
-                for t in range(m_ptr[g], m_ptr[g + 1]):
-                    acc[m_set[t]] += rank
+            lo, hi = indptr[i], indptr[i + 1]
+            m = 0
+            for k in range(lo, hi):
+                g = indices[k]
+                if data[k] > 0 and m_ptr[g + 1] > m_ptr[g]:
+                    set_val[m] = data[k]
+                    set_gene[m] = g
+                    m += 1
             for s in range(n_sets):
-                score = 1.0 - (acc[s] - s_min[s]) / (s_max[s] - s_min[s])
+                rank_sum[s] = s_max[s]  # every set gene at max_rank, corrected below
+            if m > 0:
+                order = np.argsort(set_val[:m])
+                n_u = 0
+                for t in range(m):
+                    v = set_val[order[t]]
+                    if n_u == 0 or v != uniq[n_u - 1]:
+                        uniq[n_u] = v
+                        eq[n_u] = 0
+                        bucket[n_u] = 0
+                        n_u += 1
+                    cls[t] = n_u - 1
+                bucket[n_u] = 0
+                smallest = uniq[0]
+                for k in range(lo, hi):
+                    x = data[k]
+                    if x >= smallest:  # smaller values never outrank a set gene
+                        j = lower_bound(uniq, n_u, x)
+                        if j < n_u and uniq[j] == x:
+                            eq[j] += 1
+                        else:
+                            bucket[j] += 1
+                running = bucket[n_u]
+                for j in range(n_u - 1, -1, -1):
+                    greater[j] = running
+                    running += eq[j] + bucket[j]
+                for t in range(m):
+                    j = cls[t]
+                    rank = greater[j] + (eq[j] + 1) / 2.0
+                    if rank > max_rank:
+                        rank = max_rank
+                    g = set_gene[order[t]]
+                    for q in range(m_ptr[g], m_ptr[g + 1]):
+                        rank_sum[m_set[q]] += rank - max_rank
+            for s in range(n_sets):
+                score = 1.0 - (rank_sum[s] - s_min[s]) / (s_max[s] - s_min[s])
                 out[i, s] = score if score > 0.0 else 0.0
-            for k in range(indptr[i], indptr[i + 1]):
-                value[indices[k]] = 0.0
 
 
 _ucell_rows_par = nb.njit(parallel=True, cache=True)(_ucell_rows)
@@ -113,8 +142,7 @@ def _prepare(ctx: Context) -> UCellPlan:
             f"pass a larger max_rank (now {max_rank})."
         )
     ptr, set_id, _ = membership(ctx.sets, len(ctx.gene_names))
-    u_genes = np.unique(np.concatenate(ctx.sets)).astype(np.int64)
-    return UCellPlan(u_genes, ptr, set_id, max_rank, s_min, s_max)
+    return UCellPlan(ptr, set_id, max_rank, s_min, s_max)
 
 
 def _score_block(block, plan: UCellPlan, parallel: bool) -> np.ndarray:
@@ -126,8 +154,8 @@ def _score_block(block, plan: UCellPlan, parallel: bool) -> np.ndarray:
     n_blocks = row_blocks(block.shape[0], nb.get_num_threads() if parallel else 1)
     kernel = _ucell_rows_par if parallel else _ucell_rows_ser
     kernel(
-        block.data, block.indices, block.indptr, block.shape[1], plan.u_genes, plan.m_ptr, plan.m_set,
-        plan.max_rank, plan.s_min, plan.s_max, n_blocks, max_nnz, out,
+        block.data, block.indices, block.indptr, plan.m_ptr, plan.m_set, plan.max_rank, plan.s_min, plan.s_max,
+        n_blocks, max_nnz, out,
     )
     return out
 

@@ -422,6 +422,9 @@ def _radial_order(xy: np.ndarray, tub_types: np.ndarray, codes: np.ndarray, n_tu
             continue
         normals, offsets = hull.equations[:, :2], hull.equations[:, 2]
         depth = -(pts[germ] @ normals.T + offsets).max(axis=1)  # distance to the nearest edge
+        # equal depths up to rounding error must tie in the ranking
+        extent = float(np.ptp(pts, axis=0).max())
+        depth = np.round(depth / extent, 9) if extent > 0 else depth
         out[t] = _spearman(stage[germ].astype(float), depth)
     return out
 

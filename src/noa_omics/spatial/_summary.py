@@ -1,0 +1,211 @@
+"""Per-sample summary of tubule histology, niche collapse and cell-class neighbourhoods: ``niche_summary``."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._validation import check_adata, check_frame_columns, check_obs_key, check_spatial
+from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, HISTOLOGIES
+from ._metrics import tubule_metrics
+from ._utils import cell_types, sections
+
+__all__ = ["niche_summary"]
+
+#: Cell classes whose pairwise neighbourhood enrichment is reported.
+NHOOD_CLASSES: tuple[str, ...] = ("germ", "sertoli", "leydig", "immune")
+
+#: Severity order used to break ties of the predominant histology.
+_SEVERITY = {h: k for k, h in enumerate(HISTOLOGIES)}
+
+
+def niche_summary(
+    adata: AnnData,
+    *,
+    sample_key: str,
+    tubule_key: str = "noa_tubule",
+    cell_type_key: str = "noa_cell_type",
+    spatial_key: str = "spatial",
+    section_key: str | None = None,
+    metrics: pd.DataFrame | None = None,
+    score_key: str | None = None,
+    nhood_classes: Sequence[str] = NHOOD_CLASSES,
+    n_neighs: int = 6,
+    n_perms: int = 200,
+    seed: int = 0,
+    **metric_kwargs: Any,
+) -> pd.DataFrame:
+    r"""Per-sample tubule histology, niche collapse and cell-class neighbourhood enrichment.
+
+    Parameters
+    ----------
+    adata
+        Cells with tubule ids (:func:`~noa_omics.spatial.assign_tubules` run with the same
+        ``sample_key``), cell types and coordinates.
+    sample_key
+        ``obs`` column with the sample (one row per sample).
+    tubule_key, cell_type_key, spatial_key
+        As in :func:`~noa_omics.spatial.tubule_metrics`.
+    section_key
+        ``obs`` column with the section (library) when a sample has several; neighbourhood
+        statistics are computed per section and averaged per sample. Default: one section per
+        sample.
+    metrics
+        Output of :func:`~noa_omics.spatial.tubule_metrics` (with its ``sample`` column); computed
+        here (with ``score_key`` and ``metric_kwargs``) when None.
+    score_key
+        ``obsm`` key of gene-set scores, passed to ``tubule_metrics`` (germ apoptosis, Sertoli
+        term of the NCI).
+    nhood_classes
+        Cell classes (``noa_cell_class`` vocabulary) whose pairwise enrichment is reported.
+    n_neighs
+        Neighbours per cell of the spatial k-nearest-neighbour graph
+        (:func:`squidpy.gr.spatial_neighbors`, ``coord_type="generic"``).
+    n_perms
+        Label permutations of :func:`squidpy.gr.nhood_enrichment`.
+    seed
+        Permutation seed.
+    **metric_kwargs
+        Passed to :func:`~noa_omics.spatial.tubule_metrics`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: sample. Columns: ``n_cells``, ``n_sections``, ``n_tubules``, ``frac_<histology>`` for
+        the four histologies, ``histology`` (predominant tubule histology; ties go to the more
+        severe class), ``mean_johnsen_like``, ``median_niche_collapse_index`` (the per-sample NCI),
+        ``mean_niche_collapse_index``, ``mean_germ_apoptosis`` (when scores are given), and
+        ``nhood_<a>_<b>``: neighbourhood-enrichment z-score of cell classes *a* and *b*.
+
+    Notes
+    -----
+    The enrichment z-score of classes :math:`a, b` is
+    :math:`z_{ab} = (N_{ab} - \mu_{ab}) / \sigma_{ab}`, with :math:`N_{ab}` the number of
+    graph edges between cells of class *a* and *b* and :math:`\mu, \sigma` its mean and standard
+    deviation over random permutations of the class labels (squidpy; Palla et al. 2022). It is
+    computed **per section** on that section's own graph, never on pooled libraries, because
+    coordinates of different sections are unrelated; a class absent from a section gives NaN.
+
+    References
+    ----------
+    Palla G et al. (2022) Squidpy: a scalable framework for spatial omics analysis. Nat Methods
+    19:171-178. doi:10.1038/s41592-021-01358-2
+    """
+    check_adata(adata, min_vars=0)
+    check_obs_key(adata, sample_key, what="sample column")
+    if section_key is not None:
+        check_obs_key(adata, section_key, what="section column")
+    check_spatial(adata, spatial_key)
+    types = cell_types(adata, cell_type_key)
+    unknown = set(nhood_classes) - set(CELL_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown cell class(es) {sorted(unknown)}; use {list(CELL_CLASSES)}.")
+    if n_neighs < 1 or n_perms < 10:
+        raise ValueError("`n_neighs` must be >= 1 and `n_perms` >= 10.")
+
+    if metrics is None:
+        metrics = tubule_metrics(
+            adata,
+            tubule_key=tubule_key,
+            cell_type_key=cell_type_key,
+            spatial_key=spatial_key,
+            sample_key=sample_key,
+            score_key=score_key,
+            **metric_kwargs,
+        )
+    check_frame_columns(metrics, ["sample", "histology", "johnsen_like", "niche_collapse_index"], name="metrics")
+
+    samples = [name for name, _ in sections(adata, sample_key)]
+    summary = pd.DataFrame(index=pd.Index(samples, name=sample_key))
+    sample_of_cell = adata.obs[sample_key].astype(str)
+    summary["n_cells"] = sample_of_cell.value_counts().reindex(samples).to_numpy()
+    grouped = metrics.groupby(metrics["sample"].astype(str), observed=True)
+    summary["n_tubules"] = grouped.size().reindex(samples).fillna(0).astype(int).to_numpy()
+    hist_counts = pd.crosstab(metrics["sample"].astype(str), metrics["histology"].astype(str))
+    hist_counts = hist_counts.reindex(index=samples, columns=list(HISTOLOGIES), fill_value=0)
+    totals = hist_counts.sum(axis=1).replace(0, np.nan)
+    for h in HISTOLOGIES:
+        summary[f"frac_{h}"] = (hist_counts[h] / totals).to_numpy()
+    summary["histology"] = [_predominant(hist_counts.loc[s]) for s in samples]
+    summary["mean_johnsen_like"] = grouped["johnsen_like"].mean().reindex(samples).to_numpy()
+    summary["median_niche_collapse_index"] = grouped["niche_collapse_index"].median().reindex(samples).to_numpy()
+    summary["mean_niche_collapse_index"] = grouped["niche_collapse_index"].mean().reindex(samples).to_numpy()
+    if "germ_apoptosis" in metrics.columns:
+        summary["mean_germ_apoptosis"] = grouped["germ_apoptosis"].mean().reindex(samples).to_numpy()
+
+    # neighbourhood enrichment, one section (library) at a time
+    classes = np.array([CELL_TYPE_TO_CLASS.get(t, "other") for t in types], dtype=object)
+    section_col = sample_key if section_key is None else section_key
+    pairs = list(itertools.combinations_with_replacement(list(nhood_classes), 2))
+    per_section = []
+    n_sections = {}
+    for name, pos in sections(adata, sample_key):
+        sec_values = adata.obs[section_col].astype(str).to_numpy()[pos]
+        secs = sorted(set(sec_values))
+        n_sections[name] = len(secs)
+        for sec in secs:
+            idx = pos[sec_values == sec]
+            z = _nhood_z(adata, idx, classes[idx], spatial_key, n_neighs, n_perms, seed)
+            row = {"sample": name}
+            for a, b in pairs:
+                row[f"nhood_{a}_{b}"] = z.get((a, b), np.nan)
+            per_section.append(row)
+    summary.insert(1, "n_sections", pd.Series(n_sections).reindex(samples).to_numpy())
+    nhood = pd.DataFrame(per_section).groupby("sample").mean().reindex(samples)
+    for col in nhood.columns:
+        summary[col] = nhood[col].to_numpy()
+    summary.attrs["params"] = {
+        "sample_key": sample_key,
+        "section_key": section_key,
+        "n_neighs": int(n_neighs),
+        "n_perms": int(n_perms),
+        "seed": int(seed),
+        "metrics": dict(metrics.attrs.get("params", {})),
+    }
+    return summary
+
+
+def _predominant(counts: pd.Series) -> str | None:
+    if counts.sum() == 0:
+        return None
+    best = counts.max()
+    tied = [h for h in HISTOLOGIES if counts[h] == best]
+    return max(tied, key=_SEVERITY.__getitem__)
+
+
+def _nhood_z(adata, idx, classes, spatial_key, n_neighs, n_perms, seed) -> dict[tuple[str, str], float]:
+    """Symmetric class-pair z-scores of one section (squidpy)."""
+    import squidpy as sq  # heavy import, only needed here
+
+    present = pd.unique(classes)
+    if len(idx) <= n_neighs or present.size < 2:
+        return {}
+    sub = AnnData(obs=pd.DataFrame({"cell_class": pd.Categorical(classes)}, index=adata.obs_names[idx]))
+    sub.obsm["spatial"] = np.asarray(adata.obsm[spatial_key])[idx]
+    # squidpy logs every graph it builds at INFO level; keep the user's console quiet
+    squidpy_logger = logging.getLogger("spatialdata._logging")
+    level = squidpy_logger.level
+    squidpy_logger.setLevel(logging.WARNING)
+    try:
+        sq.gr.spatial_neighbors(sub, coord_type="generic", n_neighs=n_neighs, spatial_key="spatial")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sq.gr.nhood_enrichment(
+                sub, cluster_key="cell_class", n_perms=n_perms, seed=seed, show_progress_bar=False
+            )
+    finally:
+        squidpy_logger.setLevel(level)
+    z = np.asarray(sub.uns["cell_class_nhood_enrichment"]["zscore"], dtype=float)
+    cats = list(sub.obs["cell_class"].cat.categories)
+    out = {}
+    for i, a in enumerate(cats):
+        for j, b in enumerate(cats):
+            out[(a, b)] = float(z[i, j])
+    return out

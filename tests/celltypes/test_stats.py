@@ -1,0 +1,140 @@
+"""Donor-level statistics against scipy / statsmodels and hand-computed values."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+import noa_omics as noa
+from noa_omics.celltypes._stats import (
+    fit_f_prior,
+    hedges_g,
+    moderated_t_rows,
+    permutation_test,
+    welch_t_rows,
+    welch_test,
+)
+
+# donor means of a small hand table: 4 case donors, 3 control donors
+CASE = np.array([1.2, 2.5, 3.1, 2.2])
+CONTROL = np.array([0.1, 0.5, 1.7])
+
+
+def _per_cell(case: np.ndarray, control: np.ndarray, cells: int = 3) -> pd.DataFrame:
+    """Cells whose donor means are exactly ``case`` / ``control`` (symmetric offsets)."""
+    offsets = np.linspace(-0.5, 0.5, cells)
+    rows = []
+    for condition, means in (("case", case), ("control", control)):
+        for i, mean in enumerate(means):
+            rows += [{"donor": f"{condition}{i}", "condition": condition, "score": mean + o} for o in offsets]
+    return pd.DataFrame(rows)
+
+
+def test_welch_matches_scipy():
+    result = welch_test(CASE, CONTROL)
+    ref = stats.ttest_ind(CASE, CONTROL, equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert result.statistic == pytest.approx(ref.statistic, rel=1e-12)
+    assert result.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+    assert result.df == pytest.approx(ref.df, rel=1e-12)
+    assert (result.ci_low, result.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+
+
+def test_compare_conditions_welch_equals_scipy_on_donor_means():
+    cells = _per_cell(CASE, CONTROL)
+    res = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
+                                    reference="control")
+    row = res.iloc[0]
+    ref = stats.ttest_ind(CASE, CONTROL, equal_var=False)
+    assert row["effect"] == pytest.approx(CASE.mean() - CONTROL.mean())
+    assert row["pvalue"] == pytest.approx(ref.pvalue, rel=1e-10)
+    assert (row["n_samples"], row["n_reference_samples"]) == (4, 3)
+    assert (row["n_cells"], row["n_reference_cells"]) == (12, 9)
+    assert row["ci_low"] == pytest.approx(ref.confidence_interval().low, rel=1e-10)
+
+
+def test_hedges_g_hand_value():
+    # pooled variance ((4-1)*var(CASE) + (3-1)*var(CONTROL)) / 5, correction 1 - 3/(4*7-9)
+    pooled = (3 * CASE.var(ddof=1) + 2 * CONTROL.var(ddof=1)) / 5
+    expected = (1 - 3 / 19) * (CASE.mean() - CONTROL.mean()) / math.sqrt(pooled)
+    assert hedges_g(CASE, CONTROL) == pytest.approx(expected, rel=1e-12)
+
+
+def test_permutation_exact_equals_hand_enumeration():
+    # tiny table: 2 vs 3 donors -> C(5, 2) = 10 relabellings
+    x, y = np.array([3.0, 5.0]), np.array([1.0, 2.0, 4.0])
+    pooled = np.concatenate([x, y])
+    observed = abs(x.mean() - y.mean())  # 4 - 7/3 = 1.667
+    hits = 0
+    for chosen in itertools.combinations(range(5), 2):
+        rest = [i for i in range(5) if i not in chosen]
+        hits += abs(pooled[list(chosen)].mean() - pooled[rest].mean()) >= observed - 1e-12
+    # by hand, |mean(pair) - mean(rest)| for the 10 pairs: {3,5} 1.67, {3,1} 1.67, {5,4} 2.5, {1,2} 2.5
+    # reach the observed 1.67; {3,2} {3,4} {5,2} {1,4} give 0.83 and {5,1} {2,4} give 0 -> p = 4/10
+    assert hits == 4
+    p, exact = permutation_test(x, y)
+    assert exact
+    assert p == pytest.approx(0.4)
+    res = noa.tl.compare_conditions(_per_cell(x, y), value_key="score", sample_key="donor",
+                                    condition_key="condition", reference="control", method="permutation")
+    assert res["pvalue"].iloc[0] == pytest.approx(0.4)
+
+
+def test_permutation_monte_carlo_is_seeded_and_close_to_exact():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(1.0, 1.0, 12), rng.normal(0.0, 1.0, 12)  # C(24, 12) = 2.7e6 -> Monte Carlo
+    p1, exact = permutation_test(x, y, n_permutations=2000, random_state=5)
+    p2, _ = permutation_test(x, y, n_permutations=2000, random_state=5)
+    assert not exact and p1 == p2
+    assert p1 >= 1 / 2001
+    reference = stats.ttest_ind(x, y).pvalue
+    assert abs(p1 - reference) < 0.03
+
+
+def test_qvalue_is_benjamini_hochberg_over_all_tests():
+    rng = np.random.default_rng(0)
+    frames = []
+    for d in range(10):
+        condition = ["control", "a", "b"][d % 3] if d < 9 else "a"
+        frames.append(pd.DataFrame({
+            "donor": f"d{d}", "condition": condition,
+            "s1": rng.normal(d % 3, 1, 20), "s2": rng.normal(0, 1, 20),
+        }))
+    cells = pd.concat(frames, ignore_index=True)
+    res = noa.tl.compare_conditions(cells, value_key=["s1", "s2"], sample_key="donor", condition_key="condition",
+                                    reference="control")
+    assert len(res) == 4
+    expected = multipletests(res["pvalue"].to_numpy(), method="fdr_bh")[1]
+    np.testing.assert_allclose(res["qvalue"].to_numpy(), expected, rtol=1e-12)
+
+
+def test_welch_rows_match_scipy():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(50, 3)), rng.normal(size=(50, 4))
+    t, df = welch_t_rows(x, y)
+    ref = stats.ttest_ind(x, y, axis=1, equal_var=False)
+    np.testing.assert_allclose(t, ref.statistic, rtol=1e-10)
+    np.testing.assert_allclose(df, ref.df, rtol=1e-10)
+
+
+def test_moderated_t_recovers_planted_genes_and_prior():
+    rng = np.random.default_rng(2)
+    # true gene variances drawn from a scaled inverse chi-square prior with d0 = 6, s0^2 = 0.5
+    d0, s0 = 6.0, 0.5
+    sigma2 = d0 * s0 / rng.chisquare(d0, 4000)
+    x = rng.normal(0, np.sqrt(sigma2)[:, None], (4000, 3))
+    y = rng.normal(0, np.sqrt(sigma2)[:, None], (4000, 3))
+    x[:40] += 3.0
+    t = moderated_t_rows(x, y)
+    order = np.argsort(-t)
+    assert len(set(order[:40]) & set(range(40))) >= 30
+    residual = np.concatenate([x[40:] - x[40:].mean(1, keepdims=True), y[40:] - y[40:].mean(1, keepdims=True)], 1)
+    est_d0, est_s0 = fit_f_prior((residual**2).sum(1) / 4, 4)
+    assert 3 < est_d0 < 12
+    assert est_s0 == pytest.approx(s0, rel=0.25)
