@@ -14,7 +14,7 @@ from noa_omics.celltypes._enrichment import log_cpm, pseudobulk, rank_genes
 
 
 @pytest.fixture(scope="module")
-def no_network(monkeypatch_module=None):
+def no_network():
     """Refuse any socket connection while the enrichment runs (the gene sets are a dict)."""
     original = socket.socket.connect
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,38 @@ def png_is_blank(path: Path) -> bool:
     img = mpimg.imread(path)
     flat = img.reshape(-1, img.shape[-1]) if img.ndim == 3 else img.reshape(-1, 1)
     return bool(np.all(flat == flat[0]))
+
+
+def shared_once(tmp_path_factory, name: str, build) -> Path:
+    """Build ``name`` once for all pytest-xdist workers (file lock in the shared temp root).
+
+    ``build(path)`` must create ``path``. Workers that lose the race wait for it.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of one run
+    target = root / name
+    done = root / f"{name}.done"
+    lock = root / f"{name}.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        deadline = time.monotonic() + 900
+        while not done.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another worker did not finish building {name}")
+            time.sleep(0.5)
+        if done.read_text() != "ok":
+            pytest.fail(f"building {name} failed in another worker: {done.read_text()}")
+        return target
+    os.close(fd)
+    try:
+        build(target)
+    except BaseException as err:
+        done.write_text(f"error: {err!r}")
+        raise
+    done.write_text("ok")
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from noa_omics.cli import app
 from noa_omics.pipeline import _io
 
-from .conftest import DEMO_ARGS, REPO, chromium_binary, png_is_blank
+from .conftest import DEMO_ARGS, REPO, chromium_binary, png_is_blank, shared_once
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +33,15 @@ def _invoke(*args: str):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "noa-demo"
-    result = _invoke("demo", "--out", out, *DEMO_ARGS)
-    assert result.exit_code == 0, result.output
-    return out
+    """One small demo run shared by all tests (and xdist workers) that read its outputs."""
+
+    def build(out: Path) -> None:
+        result = _invoke("demo", "--out", out, *DEMO_ARGS)
+        assert result.exit_code == 0, result.output
+
+    return shared_once(tmp_path_factory, "noa-demo", build)
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,7 +58,7 @@ def test_demo_writes_every_output(demo_dir):
     assert {"annotation_embedding", "celltype_heatmap", "donor_scores", "forest", "tubules",
             "multihit_heatmap"} <= figures
     assert not (demo_dir / "work").exists()  # intermediates stay in memory on the command line
-    leftovers = [p.name for p in demo_dir.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    leftovers = [p.name for p in demo_dir.parent.iterdir() if p.name.startswith("noa-demo.tmp-")]
     assert leftovers == []
 
 

@@ -30,6 +30,7 @@ def _small_config(tmp_path: Path, output: Path) -> Path:
     data["output"] = str(output)
     data["demo"].update({"n_cells": 600, "sections": 1, "n_tubules": 12})
     data["enrichment"]["permutations"] = 20
+    data["steps"]["embedding"] = False  # UMAP is tested by the CLI demo; keep this test short
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

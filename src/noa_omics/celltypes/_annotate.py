@@ -263,6 +263,12 @@ def annotate_testis(
         min_genes=min(min_genes, min(len(g) for g in markers.values())),
         inplace=False,
     )
+    unscored = [t for t in types if f"{MARKER_PREFIX}{t}" not in raw.columns]
+    if unscored:  # dropped by the scorer (e.g. constant genes); those types cannot be called
+        types = [t for t in types if t not in unscored]
+        markers = {t: markers[t] for t in types}
+        if len(types) < 2:
+            raise ValueError(f"the scorer returned fewer than two marker sets (missing: {unscored}); check the data.")
     scores = raw[[f"{MARKER_PREFIX}{t}" for t in types]].to_numpy(dtype=np.float64)
     scores = np.nan_to_num(scores, nan=0.0)
     empty = _empty_cells(expression_matrix(adata, layer))

@@ -148,7 +148,8 @@ def compare_conditions(
         Dissociation-stress control score. When a value starts with ``stress_`` the same
         comparison is run on it and reported in ``dissociation_effect`` /
         ``dissociation_pvalue``; ``dissociation_confounded`` is true (and a warning is emitted)
-        when both the stress and the dissociation effect have p < ``alpha`` with the same sign.
+        when both the stress and the dissociation effect have p < ``alpha`` with the same sign
+        (NA when either p-value is NaN).
     alpha
         Level for the dissociation-confounding flag.
 
@@ -501,13 +502,12 @@ def _attach_dissociation(
             d_effect, d_p = float(ctrl["effect"]), float(ctrl["pvalue"])
         except KeyError:
             d_effect, d_p = math.nan, math.nan
-        confounded = bool(
-            np.isfinite(d_p)
-            and np.isfinite(row.pvalue)
-            and d_p < alpha
-            and row.pvalue < alpha
-            and np.sign(d_effect) == np.sign(row.effect)
-        )
+        if not (np.isfinite(d_p) and np.isfinite(row.pvalue)):
+            effects.append(d_effect)
+            pvalues.append(d_p)
+            flags.append(None)  # not assessable without both p-values
+            continue
+        confounded = bool(d_p < alpha and row.pvalue < alpha and np.sign(d_effect) == np.sign(row.effect))
         if confounded:
             flagged.append(f"{row.variable}" + ("" if row.group is None else f" / {row.group}") + f" / {row.condition}")
         effects.append(d_effect)

@@ -558,7 +558,8 @@ def _simulate_expression(rng: np.random.Generator, obs: pd.DataFrame) -> tuple[s
     sertoli = truth == "sertoli"
     germ = np.isin(truth, GERM_STAGES)
     sco = hist == "sertoli_cell_only"
-    # SCO Sertoli cells: blood-testis barrier down, immaturity programme up (Zhao et al. 2020)
+    # simulated niche failure in SCO tubules: barrier genes down, immaturity programme up
+    # (iNOA Sertoli cells are immature, Zhao et al. 2020)
     _scale(sertoli & sco, "niche_btb", 0.25)
     _scale(sertoli & sco, "sertoli_immaturity", 6.0)
     _scale(sertoli & (hist == "maturation_arrest"), "niche_btb", 0.6)

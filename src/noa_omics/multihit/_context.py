@@ -213,14 +213,30 @@ def _fmt_fact(field: str, op: str, operand: Any, value: Any, z_fields: set) -> s
 
 
 def evidence_sentence(
-    sample: str, rule: Mapping, facts: list[tuple], row: Mapping, *, z_fields: set, axes: tuple, notes: list[str]
+    sample: str,
+    rule: Mapping,
+    facts: list[tuple],
+    row: Mapping,
+    *,
+    z_fields: set,
+    axes: tuple,
+    notes: list[tuple[str, str]],
 ) -> str:
-    """One readable sentence naming the values behind a donor's call."""
+    """One readable sentence naming the values behind a donor's call.
+
+    ``notes`` are ``(ingredient, reason)`` pairs of ingredients that could not be evaluated for
+    this donor; they are summarised per reason.
+    """
     context = rule["context"]
     shown = [f for f in facts if f[0] != "histology"]
     parts = [_fmt_fact(*f, z_fields=z_fields) for f in shown]
-    if not parts:
+    if not parts and facts:
+        gf = row.get("germ_fraction", np.nan)
+        if not _is_missing(gf):
+            parts.append(f"germ fraction {float(gf):.2f}")
+    if not parts or not facts:
         # catch-all: show what fell short
+        parts = []
         ga = row.get("germ_apoptosis", np.nan)
         top = [(a, row.get(a, np.nan)) for a in axes if not _is_missing(row.get(a, np.nan))]
         top.sort(key=lambda t: -t[1])
@@ -234,7 +250,12 @@ def evidence_sentence(
     text = f"{sample}: {context} ({rule.get('reason', rule.get('id'))}) — " + ", ".join(parts)
     text += f"; histology {row.get('histology', 'unknown')}"
     if notes:
-        text += "; not evaluable: " + ", ".join(notes)
+        by_reason: dict[str, int] = {}
+        for _, reason in notes:
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+        text += "; not evaluable: " + ", ".join(
+            f"{n} ingredient{'s' if n > 1 else ''} ({reason})" for reason, n in by_reason.items()
+        )
     return text + "."
 
 
@@ -291,7 +312,9 @@ def call_histology(
         index=present.index,
     )
     ref_ps = per_sertoli.reindex(reference).dropna()
-    ref_median = float(ref_ps.median()) if len(ref_ps) else float(per_sertoli.median())
+    if not len(ref_ps):
+        ref_ps = per_sertoli.dropna()
+    ref_median = float(np.median(ref_ps)) if len(ref_ps) else np.nan  # NaN: no hypospermatogenesis call
     arrest_idx = order.index(settings["arrest_before"])
     calls = []
     for s in stage_counts.index:

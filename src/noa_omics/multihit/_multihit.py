@@ -371,13 +371,13 @@ def multihit(
     table = table.join(histo)
 
     # missing ingredients per donor (cells absent) and evidence
-    notes: dict[str, list[str]] = {s: [] for s in samples}
+    notes: dict[str, list[tuple[str, str]]] = {s: [] for s in samples}
     for name, block in blocks.items():
         for res in block.ingredients:
             if res.unavailable is not None:
                 continue
             for s, why in res.reasons.items():
-                notes[s].append(f"{name}.{res.ingredient.name} ({why})")
+                notes[s].append((f"{name}.{res.ingredient.name}", why))
     unavailable = [
         f"{name}.{res.ingredient.name}: {res.unavailable}"
         for name, block in blocks.items()
@@ -395,7 +395,7 @@ def multihit(
     table["apoptosis_context"] = contexts
     table["rule"] = rule_ids
     table["evidence"] = evidence
-    table["missing_ingredients"] = ["; ".join(notes[s]) for s in samples]
+    table["missing_ingredients"] = ["; ".join(f"{label} ({why})" for label, why in notes[s]) for s in samples]
     table["n_cells"] = sample.value_counts().reindex(samples).astype(int)
     table["is_reference"] = samples.isin(refs)
     if conditions is not None:

@@ -8,8 +8,10 @@ evaluated by nested cross-validation:
   saw it; the AUROC and Brier score are computed on the pooled out-of-fold predictions (averaged
   over repeats);
 - inner loop: the hyper-parameters (the inverse penalty :math:`C` of the logistic regression by
-  default) are tuned by stratified cross-validation on the outer training donors only;
-- imputation and scaling are steps of the pipeline, fitted on training donors only.
+  default, with :class:`~sklearn.linear_model.LogisticRegressionCV`) are tuned by stratified
+  cross-validation on the outer training donors only;
+- imputation and scaling are steps of the pipeline, fitted on the outer training donors only
+  (the inner folds of the logistic model share that label-free scaling).
 
 Uncertainty: a percentile bootstrap over donors of the out-of-fold AUROC (95% interval) and a
 permutation test in which the outcome is permuted and the *whole* nested cross-validation is rerun,
@@ -30,6 +32,7 @@ Learn Res 11:1833-1863.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +41,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from scipy.stats import rankdata
+from threadpoolctl import threadpool_limits
 
 from .._validation import _preview, check_frame_columns
 
@@ -202,15 +208,49 @@ def design_matrix(
     return pd.concat(parts, axis=1), dropped
 
 
-def _pipeline(estimator: Any, random_state: int, param_grid: Mapping | None) -> tuple[Pipeline, dict]:
+#: Inverse penalties tried for the default logistic regression.
+LOGISTIC_CS: tuple[float, ...] = tuple(np.logspace(-3, 2, 6))
+
+
+def _logistic_cv(inner_folds: int, random_state: int, Cs: Sequence[float]) -> LogisticRegressionCV:
+    kwargs: dict[str, Any] = {
+        "Cs": list(Cs),
+        "cv": StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=random_state),
+        "scoring": "roc_auc",
+        "max_iter": 2000,
+        "solver": "lbfgs",
+    }
+    params = LogisticRegressionCV().get_params()
+    if "l1_ratios" in params:  # scikit-learn >= 1.8: L2 penalty is l1_ratio 0
+        kwargs["l1_ratios"] = (0.0,)
+    if "use_legacy_attributes" in params:
+        kwargs["use_legacy_attributes"] = False
+    return LogisticRegressionCV(**kwargs)
+
+
+def _pipeline(
+    estimator: Any, random_state: int, param_grid: Mapping | None, inner_folds: int
+) -> tuple[Pipeline, dict]:
+    """The model pipeline and the grid tuned by GridSearchCV (empty when tuning is built in)."""
     if isinstance(estimator, str):
         if estimator == "logistic":
-            model = LogisticRegression(C=1.0, max_iter=2000, solver="lbfgs")
-            grid = {"model__C": list(np.logspace(-3, 2, 6))}
+            Cs = LOGISTIC_CS
+            if param_grid is not None:
+                extra = sorted(set(k.removeprefix("model__") for k in param_grid) - {"C", "Cs"})
+                if extra:
+                    raise ValueError(
+                        f"param_grid for the default logistic model may only set 'C' (got {extra}); pass your own "
+                        "scikit-learn estimator to tune other parameters."
+                    )
+                Cs = tuple(next(iter(param_grid.values())))
+            model = _logistic_cv(inner_folds, random_state, Cs)
             steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)]
+            return Pipeline(steps), {}
         elif estimator == "random_forest":
-            model = RandomForestClassifier(n_estimators=200, random_state=random_state, n_jobs=1)
-            grid = {"model__min_samples_leaf": [1, 3, 5]}
+            # forests are insensitive enough to their settings to skip tuning by default (and
+            # tuning multiplies the cost by the grid size x inner folds); pass param_grid to tune
+            model = RandomForestClassifier(n_estimators=200, min_samples_leaf=3, random_state=random_state, n_jobs=1)
+            grid = {}
             steps = [("impute", SimpleImputer(strategy="median")), ("model", model)]
         else:
             raise ValueError(
@@ -234,6 +274,25 @@ def _pipeline(estimator: Any, random_state: int, param_grid: Mapping | None) -> 
     if param_grid is not None:
         grid = {k if k.startswith("model__") else f"model__{k}": list(v) for k, v in param_grid.items()}
     return Pipeline(steps), grid
+
+
+def _tuned(pipe: Pipeline, grid: dict) -> bool:
+    return bool(grid) or isinstance(pipe.named_steps["model"], LogisticRegressionCV)
+
+
+def auroc_score(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve via the Mann-Whitney U statistic (ties count one half).
+
+    Equal to :func:`sklearn.metrics.roc_auc_score` for binary outcomes, without its input
+    validation overhead (it is called thousands of times by the bootstrap and the permutations).
+    """
+    y = np.asarray(y)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    ranks = rankdata(p)
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def _needed_per_class(outer_folds: int, inner_folds: int, tuned: bool) -> int:
@@ -296,7 +355,7 @@ def _bootstrap_ci(y: np.ndarray, p: np.ndarray, n_bootstrap: int, rng: np.random
         yb = y[idx]
         if yb.min() == yb.max():
             continue
-        stats.append(roc_auc_score(yb, p[idx]))
+        stats.append(auroc_score(yb, p[idx]))
     if not stats:
         return (np.nan, np.nan)
     lo, hi = np.percentile(stats, [2.5, 97.5])
@@ -324,20 +383,42 @@ def _calibration(y: np.ndarray, p: np.ndarray, n_bins: int) -> pd.DataFrame:
 def _oof_permutation_importance(
     X: np.ndarray, y: np.ndarray, models: list, n_repeats_cv: int, n_rounds: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop of the pooled out-of-fold AUROC when one feature is permuted inside each held-out fold."""
+    """Drop of the pooled out-of-fold AUROC when one feature is permuted inside each held-out fold.
 
-    def pooled(j: int | None) -> float:
-        oof = np.zeros((n_repeats_cv, len(y)))
-        for rep, test, model in models:
-            Xt = X[test].copy()
-            if j is not None:
-                Xt[:, j] = Xt[rng.permutation(len(test)), j]
-            oof[rep, test] = _proba(model, Xt)
-        return roc_auc_score(y, oof.mean(axis=0))
+    All permuted copies of a held-out fold go through its model in one batched prediction.
+    """
+    n, n_feat = X.shape
+    base_oof = np.zeros((n_repeats_cv, n))
+    perm_oof = np.zeros((n_feat, n_rounds, n_repeats_cv, n))
+    for rep, test, model in models:
+        Xt = X[test]
+        m = len(test)
+        base_oof[rep, test] = _proba(model, Xt)
+        chunk = max(1, 50_000 // (m * n_rounds))  # features per batched prediction
+        for start in range(0, n_feat, chunk):
+            stop = min(n_feat, start + chunk)
+            batch = np.repeat(Xt[None, None], stop - start, axis=0).repeat(n_rounds, axis=1)
+            for jj, j in enumerate(range(start, stop)):
+                for r in range(n_rounds):
+                    batch[jj, r, :, j] = Xt[rng.permutation(m), j]
+            pred = _proba(model, batch.reshape(-1, n_feat)).reshape(stop - start, n_rounds, m)
+            block = perm_oof[start:stop, :, rep]  # view
+            block[:, :, test] = pred
+    base = auroc_score(y, base_oof.mean(axis=0))
+    drops = np.array(
+        [[base - auroc_score(y, perm_oof[j, r].mean(axis=0)) for r in range(n_rounds)] for j in range(n_feat)]
+    )
+    sd = drops.std(axis=1, ddof=1) if n_rounds > 1 else np.zeros(n_feat)
+    return drops.mean(axis=1), sd
 
-    base = pooled(None)
-    drops = np.array([[base - pooled(j) for _ in range(n_rounds)] for j in range(X.shape[1])])
-    return drops.mean(axis=1), drops.std(axis=1, ddof=1) if n_rounds > 1 else np.zeros(X.shape[1])
+
+def _best_params(final: Any) -> dict:
+    if isinstance(final, GridSearchCV):
+        return {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in final.best_params_.items()}
+    est = final.named_steps["model"]
+    if isinstance(est, LogisticRegressionCV):
+        return {"C": float(np.ravel(est.C_)[0])}
+    return {}
 
 
 def _refit_importance(model: Any, names: list[str]) -> tuple[str, np.ndarray]:
@@ -382,8 +463,10 @@ def retrieval_model(
     estimator
         ``"logistic"`` (default: median imputation, standardisation, L2-penalised logistic
         regression with :math:`C \in \{10^{-3}, \dots, 10^{2}\}` tuned by inner CV on the AUROC),
-        ``"random_forest"`` (``min_samples_leaf`` tuned) or any scikit-learn classifier (imputed and
-        standardised; tuned only when ``param_grid`` is given).
+        ``"random_forest"`` (200 trees, ``min_samples_leaf=3``; tuned only when ``param_grid`` is
+        given) or any scikit-learn classifier (imputed and standardised; tuned only when
+        ``param_grid`` is given). Each permutation reruns the nested CV, so slow estimators need a
+        smaller ``n_permutations``.
     random_state
         Seed of the folds, the bootstrap and the permutations; same seed, same result.
     outer_folds, inner_folds
@@ -442,8 +525,8 @@ def retrieval_model(
             f"the outcome is constant (all {'successes' if y.iloc[0] == 1 else 'failures'}, {len(y)} donors); "
             "a retrieval model needs donors with and without sperm retrieval."
         )
-    pipe, grid = _pipeline(estimator, random_state, param_grid)
-    need = _needed_per_class(outer_folds, inner_folds, bool(grid))
+    pipe, grid = _pipeline(estimator, random_state, param_grid, inner_folds)
+    need = _needed_per_class(outer_folds, inner_folds, _tuned(pipe, grid))
     n_pos, n_neg = int(counts.get(1, 0)), int(counts.get(0, 0))
     if min(n_pos, n_neg) < need:
         raise ValueError(
@@ -456,40 +539,43 @@ def retrieval_model(
     X = design.to_numpy(dtype=float)
     yv = y.to_numpy()
 
-    oof, models = _nested_cv(
-        X, yv, pipe, grid, outer_folds=outer_folds, inner_folds=inner_folds, n_repeats=n_repeats,
-        seed=random_state, keep_models=True,
-    )
-    auroc = float(roc_auc_score(yv, oof))
-    rng = np.random.default_rng(random_state)
-    ci = _bootstrap_ci(yv, oof, n_bootstrap, rng)
-    brier = float(brier_score_loss(yv, oof))
-
-    null = []
-    perm_rng = np.random.default_rng(random_state + 1)
-    for b in range(n_permutations):
-        yp = perm_rng.permutation(yv)
-        p_b, _ = _nested_cv(
-            X, yp, pipe, grid, outer_folds=outer_folds, inner_folds=inner_folds, n_repeats=n_repeats,
-            seed=random_state + 1 + b,
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        # small problems: BLAS threads only add overhead; weak penalties on separable folds stop
+        # at max_iter, which is expected while scanning C and not worth a warning per fit
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        oof, models = _nested_cv(
+            X, yv, pipe, grid, outer_folds=outer_folds, inner_folds=inner_folds, n_repeats=n_repeats,
+            seed=random_state, keep_models=True,
         )
-        null.append(roc_auc_score(yp, p_b))
-    null = np.asarray(null, dtype=float)
-    pvalue = float((1 + np.sum(null >= auroc)) / (1 + len(null))) if len(null) else np.nan
+        auroc = auroc_score(yv, oof)
+        ci = _bootstrap_ci(yv, oof, n_bootstrap, np.random.default_rng(random_state))
+        brier = float(brier_score_loss(yv, oof))
 
-    # refit on all donors (hyper-parameters tuned by CV on all donors) for the coefficients
-    if grid:
-        final = GridSearchCV(
-            clone(pipe), grid, scoring="roc_auc", refit=True, n_jobs=1,
-            cv=StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=random_state),
+        null = []
+        perm_rng = np.random.default_rng(random_state + 1)
+        for b in range(n_permutations):
+            yp = perm_rng.permutation(yv)
+            p_b, _ = _nested_cv(
+                X, yp, pipe, grid, outer_folds=outer_folds, inner_folds=inner_folds, n_repeats=n_repeats,
+                seed=random_state + 1 + b,
+            )
+            null.append(auroc_score(yp, p_b))
+        null = np.asarray(null, dtype=float)
+        pvalue = float((1 + np.sum(null >= auroc)) / (1 + len(null))) if len(null) else np.nan
+
+        # refit on all donors (hyper-parameters tuned by CV on all donors) for the coefficients
+        if grid:
+            final = GridSearchCV(
+                clone(pipe), grid, scoring="roc_auc", refit=True, n_jobs=1,
+                cv=StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=random_state),
+            )
+        else:
+            final = clone(pipe)
+        final.fit(X, yv)
+        kind, model_imp = _refit_importance(final, names)
+        perm_mean, perm_sd = _oof_permutation_importance(
+            X, yv, models, n_repeats, importance_rounds, np.random.default_rng(random_state + 2)
         )
-    else:
-        final = clone(pipe)
-    final.fit(X, yv)
-    kind, model_imp = _refit_importance(final, names)
-    perm_mean, perm_sd = _oof_permutation_importance(
-        X, yv, models, n_repeats, importance_rounds, np.random.default_rng(random_state + 2)
-    )
     importances = pd.DataFrame(
         {kind: model_imp, "permutation_importance": perm_mean, "permutation_importance_sd": perm_sd},
         index=pd.Index(names, name="feature"),
@@ -504,7 +590,7 @@ def retrieval_model(
         "n_bootstrap": n_bootstrap,
         "n_permutations": n_permutations,
         "param_grid": {k: [v if isinstance(v, (int, float, str)) else str(v) for v in vals] for k, vals in grid.items()},
-        "best_params": dict(final.best_params_) if isinstance(final, GridSearchCV) else {},
+        "best_params": _best_params(final),
         "features": names,
         "dropped": dropped,
         "n_donors": int(len(yv)),

@@ -58,12 +58,12 @@ TABLES: dict[str, tuple[str, str, str | None]] = {
 #: Figures: file stem -> (title, caption).
 FIGURES: dict[str, tuple[str, str]] = {
     "annotation_embedding": ("Cell-type annotation", "UMAP of the cells coloured by noa_cell_type."),
-    "confusion_matrix": ("Annotation accuracy", "Fraction of each true type given each label (demo data only)."),
-    "celltype_heatmap": ("Cell type x gene set", "Mean per-cell score of each gene set in each cell type."),
+    "confusion_matrix": ("Annotation accuracy", "Fraction of each true type (rows) given each label (columns); needs a truth_cell_type column (demo data)."),
+    "celltype_heatmap": ("Cell type x gene set", "Mean per-cell score of each gene set (marker sets left out) in each cell type, scaled 0-1 per set."),
     "donor_scores": ("Per-donor apoptosis by condition", "Per-donor mean apoptosis score in germ cells by condition, with 95 % CIs."),
-    "forest": ("Condition effects", "Donor-level effect of each condition against the reference, 95 % CI."),
+    "forest": ("Condition effects", "apoptosis_intrinsic: donor-level effect (difference of donor means) of each condition against the reference per cell type, Welch 95 % CI; red: q < 0.05."),
     "enrichment": ("Pseudobulk enrichment", "Normalised enrichment score of the curated sets per cell type and condition."),
-    "tubules": ("Tubule map", "Spatial section: tubules coloured by histology and niche-collapse index."),
+    "tubules": ("Tubule map", "The section with the highest mean niche-collapse index (NCI): tubule outlines coloured by histology (left) and NCI, 0 intact .. 1 collapsed (right)."),
     "histology_composition": ("Tubule histology per sample", "Fraction of tubules in each histology class."),
     "multihit_heatmap": ("Multi-hit profiles", "Axis z-scores per sample (rows), with histology and apoptosis context."),
 }
@@ -185,7 +185,8 @@ def stage_profile(cfg: PipelineConfig, ws: Workspace) -> None:
     adata = ws.load_adata("results")
     method = cfg.primary_method
     ws.save_table("apoptosis_profile", _steps.profile(
-        adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key, method=method))
+        adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key, reference=sc_cfg.reference,
+        method=method))
     effects = _steps.compare(adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key,
                              reference=sc_cfg.reference, method=method)
     ws.save_table("condition_effects", effects)
@@ -226,8 +227,8 @@ def stage_spatial(cfg: PipelineConfig, ws: Workspace) -> None:
     ws.save_table("tubule_metrics", tubules)
     ws.save_table("niche_summary", niche)
     ws.save_figure("tubules", _figures.tubules(sdata, tubules, sample_key=sp_cfg.sample_key,
-                                               spatial_key=sp_cfg.spatial_key))
-    ws.save_figure("histology_composition", _figures.histology_composition(tubules, sample_key="sample"))
+                                               spatial_key=sp_cfg.spatial_key, cell_type_key=cell_type_key))
+    ws.save_figure("histology_composition", _figures.histology_composition(niche, sample_key=sp_cfg.sample_key))
 
 
 def stage_multihit(cfg: PipelineConfig, ws: Workspace) -> None:
@@ -245,7 +246,7 @@ def stage_multihit(cfg: PipelineConfig, ws: Workspace) -> None:
     table = _steps.multihit(adata, sample_key=sc_cfg.sample_key, reference=sc_cfg.reference,
                             condition_key=sc_cfg.condition_key, spatial_table=spatial_table,
                             method=cfg.primary_method)
-    ws.save_table("multihit", table.reset_index() if table.index.name else table)
+    ws.save_table("multihit", table.rename_axis(sc_cfg.sample_key).reset_index())
     ws.save_figure("multihit_heatmap", _figures.multihit_heatmap(table))
 
 

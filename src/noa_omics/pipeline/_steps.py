@@ -204,13 +204,17 @@ def annotation_accuracy(adata: AnnData, *, truth_key: str, cell_type_key: str = 
     return table
 
 
-def profile(adata: AnnData, *, sample_key: str, condition_key: str | None = None,
+def profile(adata: AnnData, *, sample_key: str, condition_key: str | None = None, reference: str | None = None,
             cell_type_key: str = "noa_cell_type", method: str = "score_genes") -> pd.DataFrame:
-    """Per-sample x cell-type x gene-set score summaries (:func:`noa_omics.tl.apoptosis_profile`)."""
+    """Per-sample x cell-type x gene-set score summaries (:func:`noa_omics.tl.apoptosis_profile`).
+
+    ``frac_high`` uses the 90th percentile of the ``reference`` condition's cells of each type.
+    """
     from .. import tl
 
     return tl.apoptosis_profile(adata, sample_key=sample_key, cell_type_key=cell_type_key,
-                                condition_key=condition_key, method=method)
+                                condition_key=condition_key, method=method,
+                                reference=reference if condition_key is not None else None)
 
 
 def comparison_sets(adata: AnnData, *, method: str = "score_genes") -> list[str]:
@@ -297,10 +301,15 @@ def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_t
 def multihit(adata: AnnData, *, sample_key: str, reference: str | None = None,
              condition_key: str | None = None, spatial_table: pd.DataFrame | None = None,
              method: str = "score_genes") -> pd.DataFrame:
-    """Per-sample multi-hit profile (:func:`noa_omics.tl.multihit`)."""
+    """Per-sample multi-hit profile (:func:`noa_omics.tl.multihit`).
+
+    An axis that no ingredient can measure (e.g. too few cells of a type per donor) is NaN
+    rather than an error (``allow_missing_axes=True``); the ``missing_ingredients`` column says
+    why.
+    """
     from .. import tl
 
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"allow_missing_axes": True}
     if condition_key is not None:
         kwargs["condition_key"] = condition_key
     if spatial_table is not None:

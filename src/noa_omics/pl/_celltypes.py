@@ -168,7 +168,8 @@ def donor_scores(
         ncols = max(1, min(int(ncols), len(panels)))
         nrows = math.ceil(len(panels) / ncols)
         fig, grid = plt.subplots(
-            nrows, ncols, figsize=(max(3.0, 0.8 * len(conditions) + 1.5) * ncols, 3.4 * nrows), squeeze=False
+            nrows, ncols, figsize=(max(3.0, 0.8 * len(conditions) + 1.5) * ncols, 3.4 * nrows), squeeze=False,
+            layout="constrained",
         )
         axes = list(grid.ravel())
         for extra in axes[len(panels):]:

@@ -1,1 +1,202 @@
-__all__: list[str] = []
+"""Plots of the multi-hit model (:func:`noa_omics.tl.multihit`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.patches import Patch
+
+from .._vocabulary import APOPTOSIS_CONTEXTS, AXES
+
+__all__ = ["multihit_heatmap", "multihit_profile"]
+
+#: Colour of each apoptosis context (colour-blind-safe Okabe-Ito hues).
+CONTEXT_COLORS: dict[str, str] = {
+    "protective": "#009E73",
+    "irreversible": "#D55E00",
+    "potentially_reversible": "#0072B2",
+    "indeterminate": "#BBBBBB",
+}
+
+
+def _table(table) -> pd.DataFrame:
+    """Accept the multihit DataFrame, or an AnnData holding it in ``uns["noa_multihit"]``."""
+    if isinstance(table, pd.DataFrame):
+        return table
+    uns = getattr(table, "uns", None)
+    if uns is not None and "noa_multihit" in uns:
+        stored = uns["noa_multihit"]["table"]
+        frame = pd.DataFrame(stored)
+        return frame.set_index(frame.columns[0])
+    raise TypeError(
+        "pass the DataFrame returned by noa.tl.multihit (or an AnnData with uns['noa_multihit']), "
+        f"got {type(table).__name__}."
+    )
+
+
+def _check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise KeyError(
+            f"column(s) {missing} not in the table; pass the DataFrame returned by noa.tl.multihit."
+        )
+
+
+def _finish(ax: Axes, show: bool | None, save: str | None) -> Axes | None:
+    if save:
+        ax.figure.savefig(save, bbox_inches="tight")
+    if show:
+        plt.show()
+        return None
+    return ax
+
+
+def multihit_heatmap(
+    table,
+    *,
+    columns: Sequence[str] | None = None,
+    vmax: float | None = None,
+    cmap: str = "RdBu_r",
+    annotate: bool = True,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    save: str | None = None,
+) -> Axes | None:
+    """Donor x axis heatmap of robust z-scores, with the apoptosis context of each donor.
+
+    Parameters
+    ----------
+    table
+        Result of :func:`noa_omics.tl.multihit` (or an AnnData holding it).
+    columns
+        Columns to show (default: the six axes and ``germ_apoptosis``).
+    vmax
+        Colour limit (symmetric); default the 95th percentile of :math:`|z|`, at least 2.
+    cmap
+        Diverging colour map.
+    annotate
+        Write the z values in the cells.
+    ax, show, save
+        Matplotlib axes to draw on; show the figure; path to save it.
+
+    Returns
+    -------
+    The axes (None when ``show=True``). A colour strip on the right gives the apoptosis context.
+    """
+    table = _table(table)
+    columns = list(columns) if columns is not None else list(AXES) + (
+        ["germ_apoptosis"] if "germ_apoptosis" in table.columns else []
+    )
+    _check_columns(table, columns)
+    values = table[columns].astype(float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.8 * len(columns) + 2.5, 0.35 * len(values) + 1.5))
+    finite = np.abs(values.to_numpy()[np.isfinite(values.to_numpy())])
+    if vmax is None:
+        vmax = max(2.0, float(np.percentile(finite, 95))) if finite.size else 2.0
+    data = np.ma.masked_invalid(values.to_numpy())
+    image = ax.imshow(data, cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(columns)), [c.replace("_", " ") for c in columns], rotation=45, ha="right")
+    ax.set_yticks(range(len(values)), [str(i) for i in values.index])
+    ax.set_facecolor("#EEEEEE")  # NaN cells (not evaluable)
+    if annotate:
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                v = values.iat[i, j]
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
+                            color="white" if abs(v) > 0.6 * vmax else "black")
+    if "apoptosis_context" in table.columns:
+        n_col = len(columns)
+        for i, context in enumerate(table["apoptosis_context"].astype(str)):
+            ax.add_patch(plt.Rectangle((n_col - 0.5 + 0.15, i - 0.5), 0.5, 1.0,
+                                       color=CONTEXT_COLORS.get(context, "#FFFFFF"), clip_on=False))
+        ax.set_xlim(-0.5, n_col - 0.5)
+        handles = [Patch(color=CONTEXT_COLORS[c], label=c.replace("_", " ")) for c in APOPTOSIS_CONTEXTS
+                   if c in set(table["apoptosis_context"])]
+        ax.legend(handles=handles, title="apoptosis context", loc="upper left", bbox_to_anchor=(1.25, 1.0),
+                  fontsize=8, title_fontsize=8, frameon=False)
+    ax.figure.colorbar(image, ax=ax, label="robust z vs reference", fraction=0.04, pad=0.12)
+    ax.set_title("multi-hit profile per donor")
+    return _finish(ax, show, save)
+
+
+def multihit_profile(
+    table,
+    sample: str,
+    *,
+    kind: str = "bar",
+    threshold: float | None = 2.0,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    save: str | None = None,
+) -> Axes | None:
+    """Multi-hit profile of one donor: a bar chart (or radar) of its axis z-scores.
+
+    Parameters
+    ----------
+    table
+        Result of :func:`noa_omics.tl.multihit` (or an AnnData holding it).
+    sample
+        Row (sample id) to plot.
+    kind
+        ``"bar"`` (axes and germ apoptosis, NaN shown as "n/a") or ``"radar"`` (axes only).
+    threshold
+        Dashed line at this z (the default rule threshold), None for none.
+    ax, show, save
+        Matplotlib axes (polar for ``kind="radar"``); show; path to save.
+
+    Returns
+    -------
+    The axes (None when ``show=True``); the title gives the apoptosis context and histology.
+    """
+    table = _table(table)
+    if sample not in table.index:
+        raise KeyError(f"sample {sample!r} not in the table; samples: {list(table.index)[:20]}.")
+    if kind not in ("bar", "radar"):
+        raise ValueError(f"unknown kind {kind!r}; use 'bar' or 'radar'.")
+    row = table.loc[sample]
+    title = str(sample)
+    if "apoptosis_context" in table.columns:
+        title += f": {row['apoptosis_context'].replace('_', ' ')}"
+    if "histology" in table.columns:
+        title += f" ({str(row['histology']).replace('_', ' ')})"
+    if kind == "bar":
+        columns = list(AXES) + (["germ_apoptosis"] if "germ_apoptosis" in table.columns else [])
+        _check_columns(table, columns)
+        values = row[columns].astype(float)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3))
+        color = CONTEXT_COLORS.get(str(row.get("apoptosis_context", "")), "#777777")
+        x = np.arange(len(columns))
+        ax.bar(x, np.nan_to_num(values.to_numpy()), color=[color if np.isfinite(v) else "#DDDDDD" for v in values])
+        for xi, v in zip(x, values):
+            if not np.isfinite(v):
+                ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=7)
+        ax.axhline(0, color="black", lw=0.8)
+        if threshold is not None:
+            ax.axhline(threshold, color="black", lw=0.8, ls="--")
+        ax.set_xticks(x, [c.replace("_", " ") for c in columns], rotation=45, ha="right")
+        ax.set_ylabel("robust z vs reference")
+    else:
+        _check_columns(table, AXES)
+        values = row[list(AXES)].astype(float).to_numpy()
+        angles = np.linspace(0, 2 * np.pi, len(AXES), endpoint=False)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4, 4), subplot_kw={"projection": "polar"})
+        if getattr(ax, "name", "") != "polar":
+            raise ValueError("kind='radar' needs a polar axes: plt.subplots(subplot_kw={'projection': 'polar'}).")
+        closed = np.append(np.nan_to_num(values), np.nan_to_num(values[:1]))
+        ang = np.append(angles, angles[:1])
+        color = CONTEXT_COLORS.get(str(row.get("apoptosis_context", "")), "#777777")
+        ax.plot(ang, closed, color=color)
+        ax.fill(ang, closed, color=color, alpha=0.25)
+        if threshold is not None:
+            ax.plot(ang, np.full_like(ang, threshold), color="black", lw=0.8, ls="--")
+        ax.set_xticks(angles, list(AXES))
+    ax.set_title(title, fontsize=10)
+    return _finish(ax, show, save)

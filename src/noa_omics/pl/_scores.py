@@ -97,7 +97,7 @@ def score_embedding(
     if ax is None:
         ncols = max(1, min(int(ncols), len(names)))
         nrows = math.ceil(len(names) / ncols)
-        fig, grid = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.8 * nrows), squeeze=False)
+        fig, grid = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.8 * nrows), squeeze=False, layout="constrained")
         axes = list(grid.ravel())
         for extra in axes[len(names):]:
             extra.set_visible(False)

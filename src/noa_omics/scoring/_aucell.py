@@ -18,9 +18,9 @@ the recovery-curve area of decoupler's implementation divided by its maximum (al
 the top), so :math:`0 \le \mathrm{AUC} \le 1`.
 
 Ranking without sorting 20,000 genes per cell: in a row with :math:`p` positive values, only the
-expressed set genes are sorted (by value, then tie order); one pass over the :math:`p` values
-counts, by binary search among the distinct set values, the values greater than each and, among
-equal values, those earlier in the tie order, which gives each set gene's rank. A zero gene
+expressed set genes are sorted (by value, then tie order); the cell's values are counted against
+each distinct set value (greater; equal and earlier in the tie order), which gives each set
+gene's rank; the other genes are never ranked. A zero gene
 :math:`g` has rank :math:`p + 1 + \#\{\text{zero genes before } g \text{ in the tie order}\}`,
 needed only when :math:`p < n_\mathrm{up} - 1`.
 
@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._base import Context, GeneStats, MethodMeta, membership, unknown_params
-from ._kernels import lower_bound, row_blocks, upper_bound
+from ._kernels import class_counts, lower_bound, row_blocks
 
 _DEFAULTS: dict[str, Any] = {"n_up": None}
 
@@ -59,27 +59,41 @@ class AUCellPlan:
     max_auc: np.ndarray  #: per set, the normaliser of the formula
 
 
-def _aucell_rows(data, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_up, max_auc, n_blocks, max_nnz, out):
-    # Per cell only the expressed set genes are sorted, by (value, tie order); one pass over the
-    # row's positive values counts the values greater than each distinct set value and, among
-    # equal values, those earlier in the tie order (binary search in the class's tie positions).
+@nb.njit(cache=True, inline="always")
+def _slot(key, mask):
+    # Fibonacci hashing of the value's bit pattern (equal values have equal bits: values > 0)
+    return ((np.uint64(key) * np.uint64(11400714819323198485)) >> np.uint64(40)) & mask
+
+
+def _aucell_rows(data, bits, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_up, max_auc, n_blocks, max_nnz, out):
+    # Per cell only the expressed set genes are sorted, by (value, tie order); the row's values
+    # are counted against each distinct set value (greater / equal). Where genes outside the sets
+    # share a set value, the tie positions of that value's holders are gathered (hash table on
+    # the value's bits, ``bits`` = ``data`` reinterpreted) and each member counts those before it.
     n_rows = indptr.size - 1
     n_sets = out.shape[1]
     for b in nb.prange(n_blocks):
         r0 = b * n_rows // n_blocks
         r1 = (b + 1) * n_rows // n_blocks
         positive = np.zeros(tie_pos.size, dtype=np.uint8)
-        set_val = np.empty(max_nnz)
+        set_val = np.empty(max_nnz, dtype=data.dtype)
+        set_bits = np.empty(max_nnz, dtype=bits.dtype)
         set_tie = np.empty(max_nnz, dtype=np.int64)
         set_gene = np.empty(max_nnz, dtype=np.int64)
-        sorted_tie = np.empty(max_nnz, dtype=np.int64)
-        uniq = np.empty(max_nnz + 1)
+        uniq = np.empty(max_nnz + 1, dtype=data.dtype)
+        uniq_bits = np.empty(max_nnz + 1, dtype=bits.dtype)
         cls_start = np.empty(max_nnz + 1, dtype=np.int64)
         eq = np.empty(max_nnz + 1, dtype=np.int64)
         bucket = np.empty(max_nnz + 1, dtype=np.int64)
         greater = np.empty(max_nnz + 1, dtype=np.int64)
-        before = np.empty(max_nnz + 1, dtype=np.int64)
-        pos_tie = np.empty(max_nnz, dtype=np.int64)
+        gather_at = np.empty(max_nnz + 1, dtype=np.int64)
+        holder_tie = np.empty(max_nnz, dtype=np.int64)
+        row_tie = np.empty(max_nnz, dtype=np.int64)
+        table_size = 1
+        while table_size < 2 * max_nnz + 2:
+            table_size *= 2
+        table_key = np.empty(table_size, dtype=bits.dtype)
+        table_cls = np.full(table_size, -1, dtype=np.int64)
         acc = np.empty(n_sets)
         for i in range(r0, r1):
             lo, hi = indptr[i], indptr[i + 1]
@@ -91,6 +105,7 @@ def _aucell_rows(data, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_up, ma
                     p += 1
                     if m_ptr[g + 1] > m_ptr[g]:
                         set_val[m] = data[k]
+                        set_bits[m] = bits[k]
                         set_tie[m] = tie_pos[g]
                         set_gene[m] = g
                         m += 1
@@ -103,35 +118,57 @@ def _aucell_rows(data, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_up, ma
                     v = set_val[order[t]]
                     if n_u == 0 or v != uniq[n_u - 1]:
                         uniq[n_u] = v
+                        uniq_bits[n_u] = set_bits[order[t]]
                         cls_start[n_u] = t
-                        eq[n_u] = 0
-                        bucket[n_u] = 0
                         n_u += 1
-                    sorted_tie[t] = set_tie[order[t]]
-                    before[t] = 0
                 cls_start[n_u] = m
-                bucket[n_u] = 0
-                smallest = uniq[0]
-                for k in range(lo, hi):
-                    x = data[k]
-                    if x >= smallest:  # smaller values never outrank a set gene
-                        j = lower_bound(uniq, n_u, x)
-                        if j < n_u and uniq[j] == x:
-                            eq[j] += 1
-                            c0 = cls_start[j]
-                            q = upper_bound(sorted_tie, c0, cls_start[j + 1] - c0, tie_pos[indices[k]])
-                            if c0 + q < cls_start[j + 1]:
-                                before[c0 + q] += 1  # outranks the class members from position q on
-                        else:
-                            bucket[j] += 1
-                running = bucket[n_u]
-                for j in range(n_u - 1, -1, -1):
-                    greater[j] = running
-                    running += eq[j] + bucket[j]
+                class_counts(data, lo, hi, uniq, n_u, greater, eq, bucket)
+                # values also held by genes outside the sets, for members that may rank < n_up
+                mask = np.uint64(1)
+                while mask < 2 * n_u:
+                    mask *= np.uint64(2)
+                mask -= np.uint64(1)
+                n_gather = 0
+                lowest = uniq[n_u - 1]
                 for j in range(n_u):
-                    ahead = 0
-                    for t in range(cls_start[j], cls_start[j + 1]):
-                        ahead += before[t]
+                    gather_at[j] = -1
+                    if eq[j] > cls_start[j + 1] - cls_start[j] and greater[j] + 1 < n_up:
+                        gather_at[j] = n_gather
+                        n_gather += eq[j]
+                        lowest = min(lowest, uniq[j])
+                        h = _slot(uniq_bits[j], mask)
+                        while table_cls[h] >= 0:
+                            h = (h + np.uint64(1)) & mask
+                        table_key[h] = uniq_bits[j]
+                        table_cls[h] = j
+                if n_gather > 0:
+                    for k in range(lo, hi):
+                        if data[k] >= lowest:
+                            key = bits[k]
+                            h = _slot(key, mask)
+                            while table_cls[h] >= 0:
+                                if table_key[h] == key:
+                                    j = table_cls[h]
+                                    holder_tie[gather_at[j]] = tie_pos[indices[k]]
+                                    gather_at[j] += 1
+                                    break
+                                h = (h + np.uint64(1)) & mask
+                    for h in range(mask + 1):
+                        table_cls[h] = -1
+                for j in range(n_u):
+                    c0, c1 = cls_start[j], cls_start[j + 1]
+                    if greater[j] + 1 >= n_up:
+                        continue  # every member ranks at or beyond n_up
+                    h1 = gather_at[j]
+                    h0 = h1 - eq[j]
+                    for t in range(c0, c1):
+                        if h1 >= 0:
+                            own = set_tie[order[t]]
+                            ahead = 0
+                            for h in range(h0, h1):
+                                ahead += holder_tie[h] < own
+                        else:
+                            ahead = t - c0  # only members hold this value
                         rank = greater[j] + ahead + 1
                         if rank < n_up:
                             g = set_gene[order[t]]
@@ -143,9 +180,9 @@ def _aucell_rows(data, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_up, ma
                 for k in range(lo, hi):
                     if data[k] > 0:
                         positive[indices[k]] = 1
-                        pos_tie[n_pos] = tie_pos[indices[k]]
+                        row_tie[n_pos] = tie_pos[indices[k]]
                         n_pos += 1
-                pos_sorted = np.sort(pos_tie[:n_pos])
+                pos_sorted = np.sort(row_tie[:n_pos])
                 for j in range(u_genes.size):
                     g = u_genes[j]
                     if positive[g] == 0:
@@ -204,8 +241,19 @@ def _prepare(ctx: Context) -> AUCellPlan:
     return AUCellPlan(tie_pos, u_genes, ptr, set_id, n_up, max_auc)
 
 
+def _bits(values: np.ndarray) -> np.ndarray:
+    """The values' bit patterns as unsigned integers (equal values <=> equal bits, for values > 0)."""
+    if values.dtype == np.float32:
+        return values.view(np.uint32)
+    if values.dtype == np.float64:
+        return values.view(np.uint64)
+    return values.astype(np.float64).view(np.uint64)
+
+
 def _score_block(block, plan: AUCellPlan, parallel: bool) -> np.ndarray:
     block = block if sp.issparse(block) else sp.csr_matrix(block)
+    if block.dtype not in (np.float32, np.float64) and not np.issubdtype(block.dtype, np.integer):
+        block = block.astype(np.float64)
     out = np.empty((block.shape[0], plan.max_auc.size))
     if block.shape[0] == 0:
         return out
@@ -213,7 +261,7 @@ def _score_block(block, plan: AUCellPlan, parallel: bool) -> np.ndarray:
     n_blocks = row_blocks(block.shape[0], nb.get_num_threads() if parallel else 1)
     kernel = _aucell_rows_par if parallel else _aucell_rows_ser
     kernel(
-        block.data, block.indices, block.indptr, plan.tie_pos, plan.u_genes, plan.m_ptr, plan.m_set,
+        block.data, _bits(block.data), block.indices, block.indptr, plan.tie_pos, plan.u_genes, plan.m_ptr, plan.m_set,
         plan.n_up, plan.max_auc, n_blocks, max_nnz, out,
     )
     return out

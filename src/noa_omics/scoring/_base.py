@@ -27,7 +27,7 @@ class GeneStats:
 
     n_obs: int
     sum: np.ndarray  #: sum of values per gene (float64)
-    sum_native: np.ndarray  #: the same sum accumulated in the data's float type (float32 data: float32)
+    sum_native: np.ndarray  #: the same sum in the data's float type, cell order (``native=True`` passes only)
     dense_float32: bool  #: the matrix is dense float32 (numpy then also rounds means to float32)
     sumsq: np.ndarray  #: sum of squared values per gene (float64)
     nnz: np.ndarray  #: number of cells with a value different from 0, per gene (int64)
@@ -104,6 +104,9 @@ class MethodMeta:
     usable_genes
         ``(stats, params) -> bool mask`` of genes a set may use (others are recorded as missing),
         or None when every gene present in the data is usable.
+    extra
+        Flags: ``warn_counts`` (warn on raw counts), ``native_sum`` (the statistics pass also
+        accumulates scanpy's column sums).
     prepare
         ``(Context) -> plan``: a small picklable object holding everything ``score_block`` needs.
     score_block

@@ -15,69 +15,88 @@ import scipy.sparse as sp
 from ._base import GeneStats
 
 
-@nb.njit(cache=True)
-def _csr_stats_kernel(data, indices, indptr, s, s_native, ss, nnz, stored, vmin, vmax, flags, vmax_all):
-    # Serial on purpose: a column is summed cell after cell, as scipy and numpy do; `s_native`
-    # accumulates in the data's own float type (float32 stays float32, like scipy's and numpy's
-    # column sums), so the gene means that set scanpy's expression bins match it bit for bit.
-    for i in range(indptr.size - 1):
-        for k in range(indptr[i], indptr[i + 1]):
-            x = np.float64(data[k])
-            if not np.isfinite(x):
-                flags[0] += 1
-                continue
-            g = indices[k]
-            s_native[g] += data[k]
-            s[g] += x
-            ss[g] += x * x
-            stored[g] += 1
-            if x != 0.0:
-                nnz[g] += 1
-            if x < vmin[g]:
-                vmin[g] = x
-            if x > vmax[g]:
-                vmax[g] = x
-            if x < 0.0:
-                flags[1] += 1
-            if x != np.floor(x):
-                flags[2] += 1
-            if x > vmax_all[0]:
-                vmax_all[0] = x
+def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+    # One partial accumulator per part of the rows (first axis of every output); summed after.
+    n_parts = s.shape[0]
+    n_rows = indptr.size - 1
+    for part in nb.prange(n_parts):
+        for i in range(part * n_rows // n_parts, (part + 1) * n_rows // n_parts):
+            for k in range(indptr[i], indptr[i + 1]):
+                x = np.float64(data[k])
+                if not np.isfinite(x):
+                    flags[part, 0] += 1
+                    continue
+                g = indices[k]
+                s[part, g] += x
+                ss[part, g] += x * x
+                stored[part, g] += 1
+                nnz[part, g] += x != 0.0
+                vmin[part, g] = min(vmin[part, g], x)
+                vmax[part, g] = max(vmax[part, g], x)
+                flags[part, 1] += x < 0.0
+                flags[part, 2] += x != np.floor(x)
+                vmax_all[part] = max(vmax_all[part], x)
+
+
+def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+    n_parts = s.shape[0]
+    n_rows, n_vars = block.shape
+    for part in nb.prange(n_parts):
+        for i in range(part * n_rows // n_parts, (part + 1) * n_rows // n_parts):
+            for g in range(n_vars):
+                x = np.float64(block[i, g])
+                if not np.isfinite(x):
+                    flags[part, 0] += 1
+                    continue
+                s[part, g] += x
+                ss[part, g] += x * x
+                stored[part, g] += 1
+                nnz[part, g] += x != 0.0
+                vmin[part, g] = min(vmin[part, g], x)
+                vmax[part, g] = max(vmax[part, g], x)
+                flags[part, 1] += x < 0.0
+                flags[part, 2] += x != np.floor(x)
+                vmax_all[part] = max(vmax_all[part], x)
+
+
+_csr_stats_par = nb.njit(parallel=True, cache=True)(_csr_stats)
+_csr_stats_ser = nb.njit(cache=True)(_csr_stats)
+_dense_stats_par = nb.njit(parallel=True, cache=True)(_dense_stats)
+_dense_stats_ser = nb.njit(cache=True)(_dense_stats)
 
 
 @nb.njit(cache=True)
-def _dense_stats_kernel(block, s, s_native, ss, nnz, stored, vmin, vmax, flags, vmax_all):
-    n, m = block.shape
-    for i in range(n):
-        for g in range(m):
-            x = np.float64(block[i, g])
-            if not np.isfinite(x):
-                flags[0] += 1
-                continue
+def _csr_native_sum(data, indices, indptr, s_native):
+    # Serial on purpose: a column is summed cell after cell in the data's own float type
+    # (float32 stays float32), exactly as scipy's and numpy's column sums, so the gene means that
+    # set scanpy's expression bins match bit for bit. NaN/inf are refused before anyone reads it.
+    for k in range(indptr[0], indptr[indptr.size - 1]):
+        s_native[indices[k]] += data[k]
+
+
+@nb.njit(cache=True)
+def _dense_native_sum(block, s_native):
+    for i in range(block.shape[0]):
+        for g in range(block.shape[1]):
             s_native[g] += block[i, g]
-            s[g] += x
-            ss[g] += x * x
-            stored[g] += 1
-            if x != 0.0:
-                nnz[g] += 1
-            if x < vmin[g]:
-                vmin[g] = x
-            if x > vmax[g]:
-                vmax[g] = x
-            if x < 0.0:
-                flags[1] += 1
-            if x != np.floor(x):
-                flags[2] += 1
-            if x > vmax_all[0]:
-                vmax_all[0] = x
+
+
+#: At most this many partial accumulators (each n_vars x 6 numbers) in the statistics pass.
+MAX_STAT_PARTS = 8
 
 
 class StatsAccumulator:
-    """Accumulate :class:`GeneStats` over row blocks given in row order."""
+    """Accumulate :class:`GeneStats` over row blocks given in row order.
 
-    def __init__(self, n_vars: int):
+    ``native=True`` also accumulates the column sums in the data's own float type, in cell
+    order (a serial pass; only ``score_genes`` needs it).
+    """
+
+    def __init__(self, n_vars: int, *, native: bool = False, parallel: bool = True):
         self.n_obs = 0
         self.n_vars = n_vars
+        self.native = native
+        self.parallel = parallel
         self.s = np.zeros(n_vars)
         self.s_native: np.ndarray | None = None  # allocated with the first block's float type
         self.dense_float32 = False
@@ -91,20 +110,36 @@ class StatsAccumulator:
 
     def add(self, block) -> None:
         """Add one row block (canonical CSR or 2-D ndarray)."""
-        if self.s_native is None:
-            native = np.float32 if block.dtype == np.float32 else np.float64
-            self.s_native = np.zeros(self.n_vars, dtype=native)
-            self.dense_float32 = native == np.float32 and not sp.issparse(block)
-        if sp.issparse(block):
-            _csr_stats_kernel(
-                block.data, block.indices, block.indptr, self.s, self.s_native, self.ss, self.nnz, self.stored,
-                self.vmin, self.vmax, self.flags, self.vmax_all,
-            )
+        n_parts = min(MAX_STAT_PARTS, nb.get_num_threads(), max(1, block.shape[0])) if self.parallel else 1
+        shape = (n_parts, self.n_vars)
+        s, ss = np.zeros(shape), np.zeros(shape)
+        nnz, stored = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+        vmin, vmax = np.full(shape, np.inf), np.full(shape, -np.inf)
+        flags, vmax_all = np.zeros((n_parts, 3), dtype=np.int64), np.full(n_parts, -np.inf)
+        sparse = sp.issparse(block)
+        if sparse:
+            kernel = _csr_stats_par if self.parallel else _csr_stats_ser
+            kernel(block.data, block.indices, block.indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all)
         else:
-            _dense_stats_kernel(
-                block, self.s, self.s_native, self.ss, self.nnz, self.stored, self.vmin, self.vmax, self.flags,
-                self.vmax_all,
-            )
+            kernel = _dense_stats_par if self.parallel else _dense_stats_ser
+            kernel(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all)
+        self.s += s.sum(axis=0)
+        self.ss += ss.sum(axis=0)
+        self.nnz += nnz.sum(axis=0)
+        self.stored += stored.sum(axis=0)
+        np.minimum(self.vmin, vmin.min(axis=0), out=self.vmin)
+        np.maximum(self.vmax, vmax.max(axis=0), out=self.vmax)
+        self.flags += flags.sum(axis=0)
+        self.vmax_all[0] = max(self.vmax_all[0], vmax_all.max())
+        if self.native:
+            if self.s_native is None:
+                native = np.float32 if block.dtype == np.float32 else np.float64
+                self.s_native = np.zeros(self.n_vars, dtype=native)
+                self.dense_float32 = native == np.float32 and not sparse
+            if sparse:
+                _csr_native_sum(block.data, block.indices, block.indptr, self.s_native)
+            else:
+                _dense_native_sum(block, self.s_native)
         self.n_obs += block.shape[0]
 
     def merge(self, other: StatsAccumulator) -> None:
@@ -133,15 +168,16 @@ class StatsAccumulator:
             max_value = max(max_value, 0.0)
         s_native = self.s if self.s_native is None else self.s_native
         return GeneStats(
-            n_obs=self.n_obs, sum=self.s, sum_native=s_native, dense_float32=self.dense_float32, sumsq=self.ss, nnz=self.nnz, vmin=vmin, vmax=vmax,
+            n_obs=self.n_obs, sum=self.s, sum_native=s_native, dense_float32=self.dense_float32,
+            sumsq=self.ss, nnz=self.nnz, vmin=vmin, vmax=vmax,
             n_nonfinite=int(self.flags[0]), n_negative=int(self.flags[1]),
             n_noninteger=int(self.flags[2]), max_value=max_value,
         )
 
 
-def block_stats(block, n_vars: int) -> StatsAccumulator:
-    """Statistics of one block (the dask-worker task of the statistics pass)."""
-    acc = StatsAccumulator(n_vars)
+def block_stats(block, n_vars: int, native: bool) -> StatsAccumulator:
+    """Statistics of one block (the dask-worker task of the statistics pass; serial kernels)."""
+    acc = StatsAccumulator(n_vars, native=native, parallel=False)
     acc.add(block)
     return acc
 
@@ -202,6 +238,46 @@ def upper_bound(arr, start, n, x):
         else:
             hi = mid
     return lo
+
+
+#: Up to this many distinct set values in a cell, counts use one vectorised pass per value;
+#: above, one pass with a binary search per value of the row.
+SIMD_CLASSES = 48
+
+
+@nb.njit(cache=True, inline="always")
+def class_counts(data, lo, hi, uniq, n_u, greater, eq, bucket):
+    """For each distinct set value ``uniq[j]`` (ascending, ``j < n_u``), count the row's values
+    ``data[lo:hi]`` greater than it (``greater[j]``) and equal to it (``eq[j]``)."""
+    if n_u <= SIMD_CLASSES:
+        for j in range(n_u):
+            u = uniq[j]
+            n_gt = 0
+            n_eq = 0
+            for k in range(lo, hi):
+                x = data[k]
+                n_gt += x > u
+                n_eq += x == u
+            greater[j] = n_gt
+            eq[j] = n_eq
+        return
+    for j in range(n_u + 1):
+        bucket[j] = 0
+        if j < n_u:
+            eq[j] = 0
+    smallest = uniq[0]
+    for k in range(lo, hi):
+        x = data[k]
+        if x >= smallest:  # smaller values never outrank a set gene
+            j = lower_bound(uniq, n_u, x)
+            if j < n_u and uniq[j] == x:
+                eq[j] += 1
+            else:
+                bucket[j] += 1
+    running = bucket[n_u]
+    for j in range(n_u - 1, -1, -1):
+        greater[j] = running
+        running += eq[j] + bucket[j]
 
 
 def row_blocks(n_rows: int, n_threads: int) -> int:

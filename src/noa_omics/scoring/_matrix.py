@@ -212,32 +212,35 @@ def negative_message(where: str, method: str) -> str:
     )
 
 
-def compute_stats(src: MatrixSource, chunk_size: int | None) -> GeneStats:
-    """First streaming pass: per-gene sums, squares, detection counts and value checks."""
+def compute_stats(src: MatrixSource, chunk_size: int | None, native: bool = False) -> GeneStats:
+    """First streaming pass: per-gene sums, squares, detection counts and value checks.
+
+    ``native=True`` also gives the column sums scanpy bins genes by (``GeneStats.mean_scanpy``).
+    """
     n_vars = src.shape[1]
     client = dask_client() if src.kind == "dask" else None
     if client is not None:
         import dask
 
         x = _dask_rows(src.x, chunk_size)
-        parts = [dask.delayed(_stats_task)(blk, n_vars) for blk in x.to_delayed().ravel()]
-        acc = StatsAccumulator(n_vars)
+        parts = [dask.delayed(_stats_task)(blk, n_vars, native) for blk in x.to_delayed().ravel()]
+        acc = StatsAccumulator(n_vars, native=native)
         for part in dask.compute(*parts):
             acc.merge(part)
         return acc.result()
-    acc = StatsAccumulator(n_vars)
+    acc = StatsAccumulator(n_vars, native=native)
     for _, _, block in iter_blocks(src, chunk_size):
         acc.add(block)
     stats = acc.result()
-    if src.kind == "csc":
+    if native and src.kind == "csc":
         # scipy sums CSC columns with numpy's pairwise reduceat, not in cell order: take its sums
         # so that the gene means (scanpy's expression bins) are the ones scanpy sees
         stats.sum_native = np.asarray(src.x.sum(axis=0)).ravel()
     return stats
 
 
-def _stats_task(block, n_vars: int) -> StatsAccumulator:
-    return block_stats(as_block(block), n_vars)
+def _stats_task(block, n_vars: int, native: bool) -> StatsAccumulator:
+    return block_stats(as_block(block), n_vars, native)
 
 
 def score_pass(

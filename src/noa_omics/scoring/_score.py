@@ -135,7 +135,7 @@ def score(
         best = max(zip(set_names, present), key=lambda t: t[1]) if set_names else None
         raise ValueError(no_sets_message(n_input, min_genes, best, names, source, resolved))
 
-    stats = compute_stats(src, chunk_size) if meta.needs_gene_stats else None
+    stats = compute_stats(src, chunk_size, native=meta.extra.get("native_sum", False)) if meta.needs_gene_stats else None
     if stats is not None:
         _check_stats(stats, src.where, method, meta.nonnegative, warn_counts=meta.extra.get("warn_counts", False))
         if meta.usable_genes is not None:

@@ -16,8 +16,9 @@ clipped at 0. Only genes present in the data enter :math:`S` (pyUCell's
 :math:`r_\mathrm{max}`); signed signatures (``GENE+``/``GENE-``) are not parsed.
 
 Ranking is restricted to the genes that matter: per cell only the expressed genes of the sets are
-sorted; one pass over the cell's non-zero values then counts, for each of their distinct values
-:math:`v`, the values greater and equal (binary search among the set values), and
+sorted; the cell's values are then counted against each of their distinct values :math:`v`
+(greater, equal: a vectorised pass per value, or a binary search per cell value when there are
+many distinct set values), and
 :math:`r = \#\{x > v\} + (\#\{x = v\} + 1)/2`. Genes outside every set are never ranked.
 
 References
@@ -36,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._base import Context, MethodMeta, membership, unknown_params
-from ._kernels import lower_bound, row_blocks
+from ._kernels import class_counts, row_blocks
 
 _DEFAULTS: dict[str, Any] = {"max_rank": 1500}
 
@@ -51,17 +52,17 @@ class UCellPlan:
 
 
 def _ucell_rows(data, indices, indptr, m_ptr, m_set, max_rank, s_min, s_max, n_blocks, max_nnz, out):
-    # Per cell, only the positive genes of some set are sorted (m of them, m << p); one pass over
-    # the row's p positive values then counts, for each distinct set-gene value, how many values
-    # are greater and how many are equal, from which the average ranks follow.
+    # Per cell, only the expressed genes of some set are sorted (m of them, m << p); the row's
+    # values are then counted against each distinct set value (greater / equal), which gives
+    # the average ranks. The other genes are never ranked.
     n_rows = indptr.size - 1
     n_sets = out.shape[1]
     for b in nb.prange(n_blocks):
         r0 = b * n_rows // n_blocks
         r1 = (b + 1) * n_rows // n_blocks
-        set_val = np.empty(max_nnz)
+        set_val = np.empty(max_nnz, dtype=data.dtype)
         set_gene = np.empty(max_nnz, dtype=np.int64)
-        uniq = np.empty(max_nnz + 1)
+        uniq = np.empty(max_nnz + 1, dtype=data.dtype)
         cls = np.empty(max_nnz, dtype=np.int64)
         eq = np.empty(max_nnz + 1, dtype=np.int64)
         bucket = np.empty(max_nnz + 1, dtype=np.int64)
@@ -85,24 +86,9 @@ def _ucell_rows(data, indices, indptr, m_ptr, m_set, max_rank, s_min, s_max, n_b
                     v = set_val[order[t]]
                     if n_u == 0 or v != uniq[n_u - 1]:
                         uniq[n_u] = v
-                        eq[n_u] = 0
-                        bucket[n_u] = 0
                         n_u += 1
                     cls[t] = n_u - 1
-                bucket[n_u] = 0
-                smallest = uniq[0]
-                for k in range(lo, hi):
-                    x = data[k]
-                    if x >= smallest:  # smaller values never outrank a set gene
-                        j = lower_bound(uniq, n_u, x)
-                        if j < n_u and uniq[j] == x:
-                            eq[j] += 1
-                        else:
-                            bucket[j] += 1
-                running = bucket[n_u]
-                for j in range(n_u - 1, -1, -1):
-                    greater[j] = running
-                    running += eq[j] + bucket[j]
+                class_counts(data, lo, hi, uniq, n_u, greater, eq, bucket)
                 for t in range(m):
                     j = cls[t]
                     rank = greater[j] + (eq[j] + 1) / 2.0

@@ -41,7 +41,7 @@ def tubule_metrics(
     sample_key: str | None = None,
     score_key: str | None = None,
     obs_keys: Sequence[str] = (),
-    min_stage_cells: int = 2,
+    min_stage_cells: int = 3,
     min_germ_cells: int = 3,
     hypo_ratio: float | None = None,
     hypo_fraction: float = 0.4,
@@ -155,8 +155,8 @@ def tubule_metrics(
     one is scored). Default weights 0.3, 0.3, 0.2, 0.2: stage completeness and germ depletion are
     the histological core of tubule scoring (Johnsen 1970; McLachlan et al. 2007), radial order
     measures the architecture of the epithelium, and Sertoli barrier loss and immaturity
-    (blood-testis-barrier genes down, immaturity genes up in Sertoli-cell-only tubules; Zhao et
-    al. 2020) is functional support for a collapsed niche. Terms that are NaN (no scores, no
+    (Sertoli cells of idiopathic NOA testes are immature; Zhao et al. 2020) is functional
+    support for a collapsed niche. Terms that are NaN (no scores, no
     Sertoli cell) are left out and the weights re-normalised over the rest.
 
     References

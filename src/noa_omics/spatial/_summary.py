@@ -67,7 +67,8 @@ def niche_summary(
         Cell classes (``noa_cell_class`` vocabulary) whose pairwise enrichment is reported.
     n_neighs
         Neighbours per cell of the spatial k-nearest-neighbour graph
-        (:func:`squidpy.gr.spatial_neighbors`, ``coord_type="generic"``).
+        (:func:`squidpy.gr.spatial_neighbors_knn`; ``spatial_neighbors(coord_type="generic")`` on
+        squidpy < 1.8).
     n_perms
         Label permutations of :func:`squidpy.gr.nhood_enrichment`.
     seed
@@ -120,7 +121,9 @@ def niche_summary(
             score_key=score_key,
             **metric_kwargs,
         )
-    check_frame_columns(metrics, ["sample", "histology", "johnsen_like", "niche_collapse_index"], name="metrics")
+    check_frame_columns(metrics, ["histology", "johnsen_like", "niche_collapse_index"], name="metrics")
+    if "sample" not in metrics.columns:
+        metrics = metrics.assign(sample=_sample_of_tubules(adata, metrics.index, tubule_key, sample_key))
 
     samples = [name for name, _ in sections(adata, sample_key)]
     summary = pd.DataFrame(index=pd.Index(samples, name=sample_key))
@@ -172,6 +175,24 @@ def niche_summary(
     return summary
 
 
+def _sample_of_tubules(adata: AnnData, tubules: pd.Index, tubule_key: str, sample_key: str) -> np.ndarray:
+    """Sample of each tubule id of ``metrics`` (from the cells), for tables without a sample column."""
+    check_obs_key(adata, tubule_key, what="tubule column")
+    obs = adata.obs[[tubule_key, sample_key]].dropna()
+    pairs = obs.astype(str).drop_duplicates()
+    if pairs[tubule_key].duplicated().any():
+        raise ValueError(
+            f"tubule ids of {tubule_key!r} span several samples; run "
+            f"`noa.spatial.assign_tubules(adata, sample_key={sample_key!r})` and "
+            f"`tubule_metrics(..., sample_key={sample_key!r})`."
+        )
+    mapping = pairs.set_index(tubule_key)[sample_key]
+    missing = tubules.astype(str).difference(mapping.index)
+    if len(missing):
+        raise KeyError(f"tubule(s) {list(missing[:5])} of `metrics` not found in `adata.obs[{tubule_key!r}]`.")
+    return mapping.reindex(tubules.astype(str)).to_numpy()
+
+
 def _predominant(counts: pd.Series) -> str | None:
     if counts.sum() == 0:
         return None
@@ -194,7 +215,11 @@ def _nhood_z(adata, idx, classes, spatial_key, n_neighs, n_perms, seed) -> dict[
     level = squidpy_logger.level
     squidpy_logger.setLevel(logging.WARNING)
     try:
-        sq.gr.spatial_neighbors(sub, coord_type="generic", n_neighs=n_neighs, spatial_key="spatial")
+        knn = getattr(sq.gr, "spatial_neighbors_knn", None)  # squidpy >= 1.8
+        if knn is not None:
+            knn(sub, n_neighs=n_neighs, spatial_key="spatial")
+        else:  # pragma: no cover - older squidpy
+            sq.gr.spatial_neighbors(sub, coord_type="generic", n_neighs=n_neighs, spatial_key="spatial")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sq.gr.nhood_enrichment(

@@ -18,6 +18,11 @@ from ._utils import EPITHELIAL_TYPES, WALL_TYPES, cell_types, isin, nn_spacing, 
 
 __all__ = ["assign_tubules"]
 
+#: Largest raster (pixels) of one section; about 3 GB of working memory at the limit.
+_MAX_PIXELS = 50_000_000
+#: Pixels per nearest-neighbour query block.
+_QUERY_BLOCK = 1_000_000
+
 
 def assign_tubules(
     adata: AnnData,
@@ -53,11 +58,18 @@ def assign_tubules(
        large empty lumen of a Sertoli-cell-only tubule included) and are filled. Regions touching
        the section edge (lumens of cut tubules) are filled only when smaller than the typical
        tubule cross-section, so empty space outside the tissue is not.
-    3. **Splitting touching tubules.** The Euclidean distance transform :math:`D` of the filled
-       mask has one maximum per tubule; markers are the h-maxima of :math:`D` with
-       :math:`h = \texttt{split\_depth} \cdot \tilde R` (:math:`\tilde R` the median over connected
-       regions of :math:`\max D`, i.e. the typical tubule radius), and a marker-controlled
-       watershed of :math:`-D` splits regions at their necks (Beucher & Meyer 1993).
+    3. **Splitting touching tubules.** The depth map :math:`D` is the Euclidean distance
+       transform of the filled mask, capped by the distance to the nearest non-epithelial cell
+       (the wall cells between two touching tubules carve a valley). A marker-controlled
+       watershed of :math:`-D` (markers: h-maxima of :math:`D`, :math:`h` = 0.5 pixel;
+       Beucher & Meyer 1993) over-segments, then neighbouring basins are merged from the highest
+       saddle down unless the valley between them is deep:
+
+       .. math:: \text{merge } a, b \iff v_{ab} \ge (1 - \texttt{split\_depth}) \min(p_a, p_b)
+
+       with :math:`p` the basin peaks of :math:`D` and :math:`v_{ab}` the highest :math:`D` on
+       their common border. The relative criterion splits a small Sertoli-cell-only tubule from
+       a large neighbour as well as two large tubules, and keeps elongated cross-sections whole.
     4. **Cells.** Epithelial cells take the label of their pixel (or of the nearest label within
        ``snap_distance`` :math:`\cdot s`); peritubular myoid cells (``wall_types``) take the nearest
        label within ``wall_distance`` :math:`\cdot s`; every other cell type (Leydig, endothelial,
@@ -92,7 +104,7 @@ def assign_tubules(
         Largest number of non-epithelial cells a region may hold and still be filled as a lumen.
     split_depth
         Minimal depth of the distance-transform valley between two tubules, as a fraction of the
-        typical tubule radius, to split them. Lower splits more.
+        lower of their two peaks, to keep them apart. Lower splits more.
     wall_distance
         Largest distance (cell spacings) from a wall cell to its tubule's mask.
     snap_distance
@@ -216,15 +228,29 @@ def _segment_section(
     cell_px = np.floor(z / pixel_size).astype(np.int64)
     rows, cols = cell_px[:, 1], cell_px[:, 0]
 
-    # 1. class vote of the nearest cells at every pixel centre
-    gy, gx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    centres = (np.column_stack([gx.ravel(), gy.ravel()]) + 0.5) * pixel_size
+    n_pixels = shape[0] * shape[1]
+    if n_pixels > _MAX_PIXELS:
+        raise ValueError(
+            f"the section spans {shape[1] * pixel_size:.0f} x {shape[0] * pixel_size:.0f} cell spacings "
+            f"({n_pixels:.2e} pixels); check the coordinates for outliers, or pass `sample_key` when "
+            "several sections share one coordinate frame."
+        )
+
+    # 1. class vote of the nearest cells at every pixel centre (in row blocks to bound memory)
+    tree = cKDTree(z)
     k = min(n_vote, len(z))
-    dist, idx = cKDTree(z).query(centres, k=k)
-    dist, idx = dist.reshape(len(centres), k), idx.reshape(len(centres), k)
-    vote = epithelial[idx].mean(axis=1).reshape(shape)
-    empty = (dist[:, 0] > empty_distance).reshape(shape)
-    mask = (vote >= 0.5) & ~empty
+    vote = np.empty(shape)
+    nearest_cell = np.empty(shape)
+    xs = (np.arange(shape[1]) + 0.5) * pixel_size
+    step = max(1, _QUERY_BLOCK // shape[1])
+    for start in range(0, shape[0], step):
+        ys = (np.arange(start, min(start + step, shape[0])) + 0.5) * pixel_size
+        gx, gy = np.meshgrid(xs, ys)
+        dist, idx = tree.query(np.column_stack([gx.ravel(), gy.ravel()]), k=k)
+        dist, idx = dist.reshape(-1, k), idx.reshape(-1, k)
+        vote[start : start + len(ys)] = epithelial[idx].mean(axis=1).reshape(len(ys), -1)
+        nearest_cell[start : start + len(ys)] = dist[:, 0].reshape(len(ys), -1)
+    mask = (vote >= 0.5) & (nearest_cell <= empty_distance)
 
     # 2. fill lumens: non-epithelial regions (almost) free of non-epithelial cells
     holes, n_holes = ndi.label(~mask)
@@ -242,14 +268,15 @@ def _segment_section(
         edge_lumen = cell_free & border & (area <= typical_area)
         mask |= edge_lumen[holes]
 
-    # 3. split touching tubules: h-maxima markers on the distance transform, watershed
+    # 3. split touching tubules: watershed from h-maxima markers, then merge shallow valleys
     # depth = distance to the mask edge or to the nearest non-epithelial cell, whichever is
     # closer: the wall cells between touching tubules then carve the valley the watershed needs
     distance = ndi.distance_transform_edt(mask)
     if (~epithelial).any():
+        rr, cc = np.nonzero(mask)
+        centres = (np.column_stack([cc, rr]) + 0.5) * pixel_size
         to_other, _ = cKDTree(z[~epithelial]).query(centres, k=1)
-        distance = np.minimum(distance, to_other.reshape(shape) / pixel_size)
-        distance[~mask] = 0.0
+        distance[rr, cc] = np.minimum(distance[rr, cc], to_other / pixel_size)
     regions, n_regions = ndi.label(mask)
     if n_regions == 0:
         return np.zeros(len(z), dtype=np.int64), _info(spacing, pixel_size, 0.0, 0)
@@ -276,7 +303,7 @@ def _segment_section(
     wall_ok = wall & ~epithelial & (gap_cells <= wall_distance)
     cell_label[wall_ok] = nearest[rows[wall_ok], cols[wall_ok]]
 
-    # drop tubules with too few epithelial cells; renumber 1..K in order of first appearance
+    # drop tubules with too few epithelial cells; renumber the rest 1..K (raster order of markers)
     n_epi = np.bincount(cell_label[epithelial], minlength=segmented.max() + 1)
     small = n_epi < min_cells
     small[0] = True

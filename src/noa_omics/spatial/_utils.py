@@ -16,8 +16,6 @@ from .._vocabulary import CELL_TYPES, GERM_STAGES
 EPITHELIAL_TYPES: tuple[str, ...] = GERM_STAGES + ("sertoli",)
 #: Cell types lining the tubule wall (assigned to the nearest tubule within a wall distance).
 WALL_TYPES: tuple[str, ...] = ("peritubular_myoid",)
-#: Interstitial cell types (never inside the avascular seminiferous epithelium).
-INTERSTITIAL_TYPES: tuple[str, ...] = ("leydig", "endothelial", "macrophage", "t_cell", "other")
 
 
 def cell_types(adata: AnnData, cell_type_key: str) -> np.ndarray:
