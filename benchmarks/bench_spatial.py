@@ -9,8 +9,7 @@ For each size one simulated section (``noa.datasets.demo_spatial``, no expressio
 (``noa.spatial.assign_tubules``) and measured (``noa.spatial.tubule_metrics``); the best of
 ``--repeats`` wall-clock times is reported with the segmentation quality (adjusted Rand index
 over cells inside true tubules, fraction of interstitial cells placed in a tubule). The growth
-exponent is the slope of log(time) against log(cells) between the smallest and largest section
-(1 = linear). ``--summary`` also times ``noa.spatial.niche_summary`` (squidpy neighbourhood
+exponent is the slope of log(time) against log(cells) between consecutive sizes (1 = linear). ``--summary`` also times ``noa.spatial.niche_summary`` (squidpy neighbourhood
 enrichment, 200 permutations), whose first call includes numba compilation.
 """
 
@@ -85,11 +84,13 @@ def main() -> None:
     print()
     print(table.to_string(index=False))
     if len(table) > 1:
-        first, last = table.iloc[0], table.iloc[-1]
-        slope = np.log(last["total_s"] / first["total_s"]) / np.log(last["n_cells"] / first["n_cells"])
-        print(f"\ngrowth exponent (log time / log cells, {first['n_cells']} -> {last['n_cells']} cells): {slope:.2f}")
+        print()
+        for (_, a), (_, b) in zip(table.iloc[:-1].iterrows(), table.iloc[1:].iterrows()):
+            slope = np.log(b["total_s"] / a["total_s"]) / np.log(b["n_cells"] / a["n_cells"])
+            print(f"growth exponent {int(a['n_cells'])} -> {int(b['n_cells'])} cells: {slope:.2f} "
+                  f"(time x{b['total_s'] / a['total_s']:.2f} for cells x{b['n_cells'] / a['n_cells']:.2f})")
     largest = table.iloc[-1]
-    print(f"largest section: {largest['n_tubules']} tubules, {largest['n_cells']} cells, "
+    print(f"largest section: {int(largest['n_tubules'])} tubules, {int(largest['n_cells'])} cells, "
           f"segmented + measured in {largest['total_s']:.2f} s (target <= 60 s on 2 cores)")
 
 

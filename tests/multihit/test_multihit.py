@@ -304,3 +304,37 @@ def test_no_vocabulary_cell_types(handmade):
     handmade.obs["noa_cell_type"] = "cluster_1"
     with pytest.raises(ValueError, match="annotate_testis"):
         noa.tl.multihit(handmade, sample_key="sample", score_key="scores")
+
+
+def test_spatial_table_joins_niche_axis_and_histology(handmade):
+    kw = dict(sample_key="sample", reference="control", condition_key="condition", score_key="scores",
+              inplace=False)
+    base = noa.tl.multihit(handmade, **kw)
+    assert base["histology_source"].eq("composition").all()
+    # the per-sample table of noa.spatial.niche_summary: sample column, NCI and predominant histology
+    spatial = pd.DataFrame({
+        "sample": ["P1", "P2", "P3", "P4", "P5"],
+        "median_niche_collapse_index": [0.10, 0.12, 0.09, 0.11, 0.80],
+        "histology": ["normal", "normal", "normal", "normal", "hypospermatogenesis"],
+    })
+    with_sp = noa.tl.multihit(handmade, spatial=spatial, **kw)
+    assert with_sp.loc["P5", "niche"] > base.loc["P5", "niche"] + 1.0
+    assert with_sp.loc["P5", "histology"] == "hypospermatogenesis"
+    assert with_sp.loc["P5", "histology_source"] == "spatial"
+    # P6 is absent from the spatial table: composition call, NCI noted as missing
+    assert with_sp.loc["P6", "histology_source"] == "composition"
+    assert "niche.niche_collapse_index (sample absent from the spatial table)" in with_sp.loc["P6", "missing_ingredients"]
+    with pytest.raises(ValueError, match="one row per sample"):
+        noa.tl.multihit(handmade, spatial=pd.concat([spatial, spatial]), **kw)
+
+
+def test_docs_page_lists_every_ingredient_and_rule():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "multihit.md").read_text(encoding="utf-8")
+    config = load_axes()
+    for block, ingredients in config.blocks.items():
+        for ing in ingredients:
+            assert f"`{ing.name}`" in text, f"docs/multihit.md does not describe ingredient {block}.{ing.name}"
+    for rule in load_rules().rules:
+        assert f"`{rule['id']}`" in text, f"docs/multihit.md does not describe rule {rule['id']}"

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 from scipy.spatial import cKDTree
 
-from .._vocabulary import CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES, HISTOLOGIES
+from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES, HISTOLOGIES
 
 __all__ = ["demo_spatial"]
 
@@ -461,7 +461,7 @@ def _finalise_obs(obs: pd.DataFrame) -> pd.DataFrame:
     obs = obs.copy()
     obs["noa_cell_class"] = pd.Categorical(
         [CELL_TYPE_TO_CLASS[t] for t in obs["noa_cell_type"]],
-        categories=list(dict.fromkeys(CELL_TYPE_TO_CLASS.values())),
+        categories=list(CELL_CLASSES),
     )
     for col in ("noa_cell_type", "truth_cell_type"):
         obs[col] = pd.Categorical(obs[col], categories=list(CELL_TYPES))

@@ -175,6 +175,26 @@ class StatsAccumulator:
         )
 
 
+def _bad_values(values):
+    n_nonfinite = 0
+    n_negative = 0
+    for k in nb.prange(values.size):
+        x = np.float64(values[k])
+        n_nonfinite += not np.isfinite(x)
+        n_negative += x < 0.0
+    return n_nonfinite, n_negative
+
+
+_bad_values_par = nb.njit(parallel=True, cache=True)(_bad_values)
+_bad_values_ser = nb.njit(cache=True)(_bad_values)
+
+
+def count_bad_values(values: np.ndarray, parallel: bool = True) -> tuple[int, int]:
+    """Numbers of NaN/inf and of negative values in a 1-D array."""
+    n_nonfinite, n_negative = (_bad_values_par if parallel else _bad_values_ser)(values)
+    return int(n_nonfinite), int(n_negative)
+
+
 def block_stats(block, n_vars: int, native: bool) -> StatsAccumulator:
     """Statistics of one block (the dask-worker task of the statistics pass; serial kernels)."""
     acc = StatsAccumulator(n_vars, native=native, parallel=False)

@@ -19,7 +19,7 @@ from anndata import AnnData
 
 from .._validation import _preview
 from ._base import GeneStats
-from ._kernels import StatsAccumulator, block_stats
+from ._kernels import StatsAccumulator, block_stats, count_bad_values
 
 #: Stored values per row block of backed, dask and CSC input (about 32 MB of float32 + int32).
 NNZ_PER_BLOCK = 4_000_000
@@ -185,14 +185,15 @@ def _dask_rows(x, chunk_size: int | None):
     return x
 
 
-def check_block_values(block: Any, *, where: str, method: str, nonnegative: bool) -> None:
+def check_block_values(block: Any, *, where: str, method: str, nonnegative: bool, parallel: bool = True) -> None:
     """Refuse NaN/inf (and negatives for rank methods) in one block."""
     values = block.data if sp.issparse(block) else block
     if values.size == 0:
         return
-    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
-        raise ValueError(nonfinite_message(where, int((~np.isfinite(values)).sum()), partial=True))
-    if nonnegative and values.min() < 0:
+    n_nonfinite, n_negative = count_bad_values(values.reshape(-1), parallel)
+    if n_nonfinite:
+        raise ValueError(nonfinite_message(where, n_nonfinite, partial=True))
+    if nonnegative and n_negative:
         raise ValueError(negative_message(where, method))
 
 

@@ -38,6 +38,14 @@ def gene_identifiers(var: pd.DataFrame, var_names: pd.Index, gene_symbols: str |
     return pd.Index(column.astype(str).to_numpy())
 
 
+def _sample(names, n: int = 2000) -> list[str]:
+    """Up to ``n`` identifiers spread over the list (symbol-style detection does not need 60,000)."""
+    names = list(names) if not isinstance(names, pd.Index) else names
+    if len(names) <= n:
+        return list(names)
+    return [names[i] for i in np.linspace(0, len(names) - 1, n).astype(int)]
+
+
 def _examples(names, n: int = 3) -> list[str]:
     out = [str(g) for g in names if sum(c.isalpha() for c in str(g)) >= 2]
     return out[:n]
@@ -62,7 +70,7 @@ def _symbol_column(var: pd.DataFrame) -> str | None:
 
 def check_id_type(names: pd.Index, var: pd.DataFrame, gene_symbols: str | None) -> None:
     """Refuse Ensembl ids as gene identifiers when no ``gene_symbols`` column was given."""
-    if gene_symbols is not None or _gs.detect_id_type(names[:5000]) != "ensembl":
+    if gene_symbols is not None or _gs.detect_id_type(_sample(names)) != "ensembl":
         return
     column = _symbol_column(var)
     hint = (
@@ -77,7 +85,7 @@ def check_id_type(names: pd.Index, var: pd.DataFrame, gene_symbols: str | None) 
 
 def resolve_sets(gene_sets, species: str | None, names: pd.Index) -> ResolvedSets:
     """Gene sets as a collection; the species detected from the data when not given."""
-    data_species = _gs.detect_species(names)
+    data_species = _gs.detect_species(_sample(names))
     if gene_sets is None and species is None:
         if data_species is None:
             raise ValueError(
@@ -86,7 +94,7 @@ def resolve_sets(gene_sets, species: str | None, names: pd.Index) -> ResolvedSet
             )
         species = data_species
     collection = _gs.as_collection(gene_sets, species=species)
-    set_species = _gs.detect_species(collection.genes) or collection.species
+    set_species = _gs.detect_species(_sample(collection.genes)) or collection.species
     if data_species is not None and set_species is not None and data_species != set_species:
         data_ex, set_ex = _examples(names), _examples(collection.genes)
         if gene_sets is None:
@@ -118,7 +126,7 @@ def map_sets(collection, names: pd.Index) -> tuple[list[str], list[np.ndarray], 
 def no_sets_message(
     n_sets: int, min_genes: int, best: tuple[str, int] | None, names: pd.Index, source: str, resolved: ResolvedSets
 ) -> str:
-    style = _gs.detect_id_type(names[:5000])
+    style = _gs.detect_id_type(_sample(names))
     species = resolved.data_species or "undetermined-species"
     best_txt = f" (best: {best[0]!r} with {best[1]})" if best else ""
     return (

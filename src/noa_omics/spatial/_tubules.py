@@ -135,7 +135,7 @@ def assign_tubules(
     >>> import noa_omics as noa
     >>> adata = noa.datasets.demo_spatial(seed=0, n_tubules=20, expression=False)
     >>> tubules = noa.spatial.assign_tubules(adata)
-    >>> tubules.notna().any()
+    >>> bool(tubules.notna().any())
     True
     """
     check_adata(adata, min_vars=0)
