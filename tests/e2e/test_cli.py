@@ -307,3 +307,39 @@ def test_readme_starts_with_the_two_setup_commands():
     assert block == ['pip install . && noa-omics demo --out noa-demo',
                      'pip install -e ".[test]" && python -m pytest -n 2 tests']
     assert 'pip install -e ".[test]" && python -m pytest -n 2 tests' in (REPO / ".ci" / "run").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# run on the user's own files
+
+
+def test_run_on_own_files(tmp_path, small_h5ad):
+    import noa_omics as noa
+
+    spatial_path = tmp_path / "section.h5ad"
+    noa.datasets.demo_spatial(seed=2, n_tubules=12).write_h5ad(spatial_path)
+    out = tmp_path / "own-results"
+    config = {
+        "output": str(out),
+        "species": "human",
+        "singlecell": {"path": str(small_h5ad), "counts_layer": "counts", "sample_key": "sample",
+                       "condition_key": "condition", "reference": "control", "cell_type_key": "truth_cell_type"},
+        "spatial": {"path": str(spatial_path), "sample_key": "sample", "cell_type_key": "noa_cell_type"},
+        "scoring": {"methods": ["score_genes", "zmean"]},
+        "steps": {"embedding": False, "enrichment": False, "multihit": True},
+    }
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = _invoke("run", path)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    inputs = {Path(i["path"]).name: i["sha256"] for i in manifest["inputs"]}
+    assert inputs == {"small.h5ad": _io.sha256sum(small_h5ad), "section.h5ad": _io.sha256sum(spatial_path)}
+    adata = ad.read_h5ad(out / "results.h5ad")
+    # given labels are harmonised, not re-annotated
+    assert (adata.obs["noa_cell_type"].astype(str) == adata.obs["truth_cell_type"].astype(str)).all()
+    assert {"noa_score_genes", "noa_zmean"} <= set(adata.obsm)
+    assert set(pd.read_csv(out / "tables" / "cell_type_scores.csv")["method"]) == {"score_genes", "zmean"}
+    assert not (out / "tables" / "enrichment.csv").exists()
+    assert (out / "figures" / "tubules.png").is_file()
+    assert len(re.findall(r"<img ", (out / "report.html").read_text())) >= 6

@@ -44,3 +44,17 @@ def test_tutorial_notebook_executes(tmp_path):
     text = "\n".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "annotation accuracy against the simulated truth" in text
     assert "self-contained HTML" in text
+
+
+@pytest.mark.parametrize(("page", "header"), [("README.md", "## Quick start (Python)"),
+                                               ("docs/getting-started.md", "Or in Python:")])
+def test_python_examples_run(page, header):
+    import re
+
+    text = (REPO / page).read_text()
+    code = re.search(re.escape(header) + r"\s*```python\n(.*?)```", text, re.S).group(1)
+    code = re.sub(r"n_cells=\d+", "n_cells=1500", code)  # same code, smaller data
+    namespace: dict = {}
+    exec(compile(code, page, "exec"), namespace)
+    assert "noa_cell_type" in namespace["adata"].obs
+    assert "noa_score_genes" in namespace["adata"].obsm

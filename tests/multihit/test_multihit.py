@@ -94,9 +94,10 @@ def test_germ_apoptosis_of_apoptotic_donors_above_controls(cohort):
 
 
 def test_genetic_arrest_is_protective(cohort):
+    """AZF deletion + meiotic arrest with checkpoint apoptosis: protective culling."""
     assert cohort.loc["G1", "apoptosis_context"] == "protective"
-    # the same arrest without a genetic hit is not called protective
-    assert (cohort.loc[["M1", "M2"], "apoptosis_context"] != "protective").all()
+    assert cohort.loc["G1", "rule"] == "genetic_checkpoint_culling"
+    assert cohort.loc["G1", "genetic"] > cohort.loc[CONTROLS + ["M1", "M2"], "genetic"].max()
 
 
 def test_controls_are_indeterminate(cohort):

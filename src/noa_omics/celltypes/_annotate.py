@@ -200,8 +200,8 @@ def annotate_testis(
         half-and-half with its cluster's mean scores.
     use_graph
         Smooth the marker scores over the kNN graph ``obsp[graph_key]``; when that graph is absent,
-        a temporary one is built (PCA with 30 components on the log-normalised expression,
-        15 neighbours; ``adata`` is not modified).
+        a temporary one is built (PCA with 30 components on the log-normalised expression, exact
+        15-nearest-neighbour graph; ``adata`` is not modified).
     graph_key
         ``obsp`` key of the cell-cell connectivities.
     min_confidence

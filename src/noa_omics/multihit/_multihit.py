@@ -19,8 +19,11 @@ import yaml
 from anndata import AnnData
 
 from .._validation import _preview, check_adata, check_obs_key, check_species
-from .._vocabulary import AXES, CELL_TYPES, GERM_STAGES, HISTOLOGIES
-from ._axes import CellContext, cell_classes, evaluate_block, load_axes, type_mask
+from ..genesets import detect_species
+from ..genesets import load as load_genesets
+from ..scoring import score
+from .._vocabulary import AXES, CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES, HISTOLOGIES
+from ._axes import CellContext, cell_classes, evaluate_block, load_axes
 from ._context import apply_rules, call_histology, evidence_sentence, load_rules
 
 #: Columns of the spatial per-sample table read as a histology call, in order of preference.
@@ -28,8 +31,6 @@ SPATIAL_HISTOLOGY_COLUMNS: tuple[str, ...] = ("histology", "majority_histology",
 
 
 def _detect_species(adata: AnnData) -> str:
-    from ..genesets._species import detect_species
-
     species = detect_species(adata.var_names)
     if species is None:
         raise ValueError(
@@ -123,8 +124,6 @@ def _per_cell_scores(
                 "or pass score_key=None."
             )
         return scores[needed].astype(float)
-    from ..scoring import score
-
     gene_sets = {name: list(collection[name].genes) for name in needed}
     scores = score(adata, gene_sets, method=method, layer=layer, species=species, inplace=False)
     return pd.DataFrame(scores, index=adata.obs_names).reindex(columns=needed).astype(float)
@@ -133,10 +132,6 @@ def _per_cell_scores(
 def _spatial_table(spatial: Any, sample_key: str) -> pd.DataFrame | None:
     if spatial is None:
         return None
-    if not isinstance(spatial, pd.DataFrame):
-        raise TypeError(
-            f"`spatial` must be a per-sample DataFrame (e.g. noa.spatial.niche_summary(...)), got {type(spatial).__name__}."
-        )
     table = spatial.set_index(sample_key) if sample_key in spatial.columns else spatial
     table = table.copy()
     table.index = table.index.astype(str)
@@ -149,8 +144,7 @@ def _spatial_table(spatial: Any, sample_key: str) -> pd.DataFrame | None:
 
 
 def _settings_types(tokens: Sequence[str]) -> list[str]:
-    from .._vocabulary import CELL_TYPE_TO_CLASS
-
+    """Fine cell types named by tokens (fine types, broad classes or "all")."""
     out = []
     for t in tokens:
         if t == "all":
@@ -292,8 +286,6 @@ def multihit(
     cfg = load_axes(axes, species=species)
     fields = set(AXES) | set(cfg.derived) | {"germ_fraction", "germ_per_sertoli", "histology", "most_advanced_stage"}
     rule_table = load_rules(rules, fields=fields)
-
-    from ..genesets import load as load_genesets
 
     collection = load_genesets(species)
     needed = cfg.gene_sets()

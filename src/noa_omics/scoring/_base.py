@@ -132,9 +132,9 @@ def unknown_params(params: Mapping[str, Any], defaults: Mapping[str, Any], metho
     """Refuse keyword arguments a method does not take."""
     unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise TypeError(
+        raise ValueError(
             f"method {method!r} got unexpected keyword argument(s) {unknown}; "
-            f"it takes {sorted(defaults) or 'none'}."
+            f"it takes {sorted(defaults) or 'none'} (see noa.scoring.methods())."
         )
 
 
