@@ -134,3 +134,14 @@ def check_unique_names(names: Iterable[Any], *, where: str = "var_names") -> Non
             "run `adata.var_names_make_unique()` (or pick a unique identifier column) or aggregate "
             "duplicates before scoring."
         )
+
+
+def check_no_infinite(values: Any, *, name: str) -> None:
+    """Refuse +/-inf in a numeric array or Series (NaN is left to the caller, e.g. cells skipped)."""
+    arr = np.asarray(values, dtype=np.float64)
+    n_inf = int(np.isinf(arr).sum())
+    if n_inf:
+        raise ValueError(
+            f"{name} contains {n_inf} infinite value(s); replace them (e.g. with NaN to leave those "
+            "cells out) or fix the computation that produced them."
+        )

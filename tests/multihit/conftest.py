@@ -82,7 +82,7 @@ def cohort_specs(n_cells: int = 300) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def cohort_adata() -> AnnData:
-    """20 simulated donors x 300 cells, log-normalised, truth cell types as labels."""
+    """18 simulated donors x 300 cells, log-normalised, truth cell types as labels."""
     adata = noa.datasets.demo_testis(seed=3, donors=cohort_specs())
     sc.pp.normalize_total(adata, target_sum=1e4)
     sc.pp.log1p(adata)

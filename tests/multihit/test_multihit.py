@@ -339,3 +339,15 @@ def test_docs_page_lists_every_ingredient_and_rule():
             assert f"`{ing.name}`" in text, f"docs/multihit.md does not describe ingredient {block}.{ing.name}"
     for rule in load_rules().rules:
         assert f"`{rule['id']}`" in text, f"docs/multihit.md does not describe rule {rule['id']}"
+
+
+def test_gene_expression_log_normalises_counts():
+    from scipy import sparse
+
+    from noa_omics.multihit._axes import gene_expression
+
+    adata = ad.AnnData(sparse.csr_matrix(np.array([[0, 5, 5], [2, 0, 8]], dtype=np.float32)))
+    adata.var_names = ["XIST", "A", "B"]
+    np.testing.assert_allclose(gene_expression(adata, "XIST"), [0.0, np.log1p(2 / 10 * 1e4)])
+    np.testing.assert_allclose(gene_expression(adata, "XIST", normalise=False), [0.0, 2.0])
+    assert gene_expression(adata, "TSIX") is None

@@ -279,7 +279,9 @@ def annotate_testis(
 
     transition = None
     graph_source = None
-    if use_graph and adata.n_obs > 2:
+    # the graph needs cells with counts: PCA of an all-zero matrix fails (ARPACK), and empty cells
+    # are labelled 'other' whatever their neighbours
+    if use_graph and int((~empty).sum()) > 2:
         if graph_key in adata.obsp:
             transition = _transition(adata.obsp[graph_key])
             graph_source = f"obsp[{graph_key!r}]"

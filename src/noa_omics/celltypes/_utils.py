@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import _preview
+from .._validation import _preview, check_no_infinite
 
 #: obsm key preferred when a value is found in several score tables.
 DEFAULT_SCORE_KEY = "noa_score_genes"
@@ -119,6 +119,7 @@ def cell_table(
         if not pd.api.types.is_numeric_dtype(frame[key]) or pd.api.types.is_bool_dtype(frame[key]):
             raise ValueError(f"values of {key!r} are not numeric (dtype {frame[key].dtype}); pass a numeric column.")
         frame[key] = frame[key].astype(np.float64)
+        check_no_infinite(frame[key], name=f"values of {key!r}")
     return frame, found
 
 

@@ -64,6 +64,9 @@ def quiet_libraries(verbose: bool) -> None:
     import logging
     import warnings
 
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
     if verbose:
         return
     warnings.filterwarnings("ignore")

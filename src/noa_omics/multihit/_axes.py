@@ -408,19 +408,20 @@ def _looks_like_counts(matrix: Any) -> bool:
     return data.size > 0 and bool(np.all(data >= 0) and np.allclose(data, np.round(data)))
 
 
-def gene_expression(adata: Any, gene: str, *, layer: str | None = None) -> np.ndarray | None:
+def gene_expression(adata: Any, gene: str, *, layer: str | None = None, normalise: bool = True) -> np.ndarray | None:
     r"""Per-cell expression of one gene, log-normalised when the matrix holds raw counts.
 
     Integer-valued matrices are read as counts and transformed as
     :math:`\log(1 + 10^4\,x_{cg} / \sum_g x_{cg})`; other matrices are used as they are
-    (assumed log-normalised). Returns None when the gene is not in ``adata.var_names``.
+    (assumed log-normalised); ``normalise=False`` returns the stored values (enough to tell
+    expressed from not expressed). Returns None when the gene is not in ``adata.var_names``.
     """
     if gene not in adata.var_names:
         return None
     matrix = adata.layers[layer] if layer is not None else adata.X
     j = int(adata.var_names.get_loc(gene))
     values = _column(matrix, j)
-    if _looks_like_counts(matrix):
+    if normalise and _looks_like_counts(matrix):
         totals = _row_sums(matrix)
         totals[totals == 0] = 1.0
         values = np.log1p(values / totals * 1e4)
@@ -560,7 +561,9 @@ def evaluate_ingredient(ing: Ingredient, ctx: CellContext) -> IngredientResult:
     mask = type_mask(ctx.cell_type, ctx.cell_class, ing.cell_types)
     what = _types_text(ing.cell_types)
     if ing.signal == "gene":
-        values = gene_expression(ctx.adata, ing.gene, layer=ctx.layer)
+        values = gene_expression(
+            ctx.adata, ing.gene, layer=ctx.layer, normalise=ing.aggregation != "fraction_expressing"
+        )
         if values is None:
             return IngredientResult(ing, empty, unavailable=f"gene {ing.gene!r} not in adata.var_names")
     else:  # score

@@ -22,11 +22,8 @@ References
 Varma S & Simon R (2006). Bias in error estimation when using cross-validation for model
 selection. BMC Bioinformatics 7:91. doi:10.1186/1471-2105-7-91
 
-Phipson B & Smyth GK (2010). Permutation p-values should never be zero. Stat Appl Genet Mol
-Biol 9:39. doi:10.2202/1544-6115.1585
-
-Ojala M & Garriga GC (2010). Permutation tests for studying classifier performance. J Mach
-Learn Res 11:1833-1863.
+Phipson B & Smyth GK (2010). Permutation p-values should never be zero: calculating exact
+p-values when permutations are randomly drawn. Stat Appl Genet Mol Biol 9(1), Article 39.
 """
 
 from __future__ import annotations
@@ -39,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -48,7 +46,6 @@ from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
 from .._validation import _preview, check_frame_columns

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from anndata import AnnData
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from anndata import AnnData  # noqa: E402
-
-from .._vocabulary import CELL_TYPES  # noqa: E402
+from .._vocabulary import CELL_TYPES
 
 #: Gene set shown in the per-donor and forest figures.
 FOCUS_SET = "apoptosis_intrinsic"

@@ -186,7 +186,8 @@ def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, An
     tables = _table_entries(results_dir, manifest)
     summary = manifest.get("summary", {})
     summary_html = "\n".join(
-        f"<div>{_esc(k.replace('_', ' '))}<b>{_esc(', '.join(map(str, v)) if isinstance(v, list) else v)}</b></div>"
+        f"<div>{_esc(k.replace('_', ' '))}<b class=\"list\">{_esc(', '.join(map(str, v)))}</b></div>"
+        if isinstance(v, list) else f"<div>{_esc(k.replace('_', ' '))}<b>{_esc(v)}</b></div>"
         for k, v in summary.items()
     ) or "<div>no summary<b>-</b></div>"
     toc = [f'<li><a href="#{_anchor(e["path"])}">{_esc(e.get("title", e["path"]))}</a></li>' for e in figures + tables]

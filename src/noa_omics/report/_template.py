@@ -20,6 +20,7 @@ nav ol { columns: 2; }
 .summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 10px; }
 .summary div { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 12px; }
 .summary b { display: block; font-size: 1.25em; }
+.summary b.list { font-size: 0.92em; font-weight: 600; }
 figure { margin: 18px 0 30px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 figcaption { font-size: 0.92em; color: #57606a; margin-top: 6px; }

@@ -59,7 +59,7 @@ class AUCellPlan:
     max_auc: np.ndarray  #: per set, the normaliser of the formula
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _slot(key, mask):
     # Fibonacci hashing of the value's bit pattern (equal values have equal bits: values > 0)
     return ((np.uint64(key) * np.uint64(11400714819323198485)) >> np.uint64(40)) & mask

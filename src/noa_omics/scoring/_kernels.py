@@ -234,7 +234,7 @@ def linear_scores(block, w_ptr, w_set, w_val, offset, parallel: bool) -> np.ndar
     return np.asarray(block, dtype=np.float64) @ w_dense + offset
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def lower_bound(arr, n, x):
     """First index ``j < n`` with ``arr[j] >= x`` (``n`` if none); ``arr[:n]`` ascending."""
     lo, hi = 0, n
@@ -247,7 +247,7 @@ def lower_bound(arr, n, x):
     return lo
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def upper_bound(arr, start, n, x):
     """Number of the ``n`` ascending values ``arr[start:start+n]`` that are ``<= x``."""
     lo, hi = 0, n
@@ -265,7 +265,7 @@ def upper_bound(arr, start, n, x):
 SIMD_CLASSES = 48
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def class_counts(data, lo, hi, uniq, n_u, greater, eq, bucket):
     """For each distinct set value ``uniq[j]`` (ascending, ``j < n_u``), count the row's values
     ``data[lo:hi]`` greater than it (``greater[j]``) and equal to it (``eq[j]``)."""
