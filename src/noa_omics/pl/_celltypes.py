@@ -14,7 +14,8 @@ from scipy import stats
 
 from .._validation import _preview, check_adata, check_frame_columns, check_obs_key
 from .._vocabulary import CELL_TYPES
-from ._scores import _as_frame, _finish
+from ._scores import _as_frame
+from ._utils import finish as _finish
 
 __all__ = ["celltype_heatmap", "donor_scores", "forest", "enrichment", "confusion_matrix"]
 

@@ -11,17 +11,10 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
 from .._vocabulary import APOPTOSIS_CONTEXTS, AXES
+from ._utils import CONTEXT_COLORS
+from ._utils import finish
 
 __all__ = ["multihit_heatmap", "multihit_profile"]
-
-#: Colour of each apoptosis context (colour-blind-safe Okabe-Ito hues).
-CONTEXT_COLORS: dict[str, str] = {
-    "protective": "#009E73",
-    "irreversible": "#D55E00",
-    "potentially_reversible": "#0072B2",
-    "indeterminate": "#BBBBBB",
-}
-
 
 def _table(table) -> pd.DataFrame:
     """Accept the multihit DataFrame, or an AnnData holding it in ``uns["noa_multihit"]``."""
@@ -44,15 +37,6 @@ def _check_columns(table: pd.DataFrame, columns: Sequence[str]) -> None:
         raise KeyError(
             f"column(s) {missing} not in the table; pass the DataFrame returned by noa.tl.multihit."
         )
-
-
-def _finish(ax: Axes, show: bool | None, save: str | None) -> Axes | None:
-    if save:
-        ax.figure.savefig(save, bbox_inches="tight")
-    if show:
-        plt.show()
-        return None
-    return ax
 
 
 def multihit_heatmap(
@@ -122,7 +106,7 @@ def multihit_heatmap(
                   fontsize=8, title_fontsize=8, frameon=False)
     ax.figure.colorbar(image, ax=ax, label="robust z vs reference", fraction=0.04, pad=0.12)
     ax.set_title("multi-hit profile per donor")
-    return _finish(ax, show, save)
+    return finish(ax.figure, ax, show=show, save=save)
 
 
 def multihit_profile(
@@ -199,4 +183,4 @@ def multihit_profile(
             ax.plot(ang, np.full_like(ang, threshold), color="black", lw=0.8, ls="--")
         ax.set_xticks(angles, list(AXES))
     ax.set_title(title, fontsize=10)
-    return _finish(ax, show, save)
+    return finish(ax.figure, ax, show=show, save=save)

@@ -12,20 +12,9 @@ import pandas as pd
 from anndata import AnnData
 
 from .._validation import _preview, check_adata
+from ._utils import finish as _finish
 
 __all__ = ["score_embedding"]
-
-
-def _finish(fig: Any, axes: Any, *, show: bool | None, save: str | Path | None) -> Any:
-    """Save and/or show a figure the scanpy way: return the axes unless ``show`` is True."""
-    import matplotlib.pyplot as plt
-
-    if save is not None:
-        fig.savefig(save, dpi=150, bbox_inches="tight")
-    if show:
-        plt.show()
-        return None
-    return axes
 
 
 def _score_values(adata: AnnData, name: str, score_key: str | None) -> np.ndarray:

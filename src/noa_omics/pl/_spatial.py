@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +11,10 @@ from anndata import AnnData
 
 from .._validation import _preview, check_adata, check_frame_columns, check_obs_key, check_spatial
 from .._vocabulary import CELL_TYPES, HISTOLOGIES
+from ._utils import HISTOLOGY_COLORS
+from ._utils import finish as _finish
 
 __all__ = ["tubules", "histology_composition"]
-
-#: Colours of the tubule histologies (colour-blind safe, Okabe-Ito).
-HISTOLOGY_COLORS: Mapping[str, str] = {
-    "normal": "#009E73",
-    "hypospermatogenesis": "#E69F00",
-    "maturation_arrest": "#D55E00",
-    "sertoli_cell_only": "#CC79A7",
-}
-
-
-def _finish(fig: Any, axes: Any, *, show: bool | None, save: str | Path | None) -> Any:
-    import matplotlib.pyplot as plt
-
-    if save is not None:
-        fig.savefig(save, dpi=150, bbox_inches="tight")
-    if show:
-        plt.show()
-        return None
-    return axes
-
 
 def _hull(points: np.ndarray) -> np.ndarray | None:
     from scipy.spatial import ConvexHull, QhullError
