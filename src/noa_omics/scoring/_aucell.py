@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._base import Context, GeneStats, MethodMeta, membership, unknown_params
-from ._kernels import class_counts, lower_bound, row_blocks
+from ._kernels import class_counts, lower_bound, row_blocks, twins
 
 _DEFAULTS: dict[str, Any] = {"n_up": None}
 
@@ -196,8 +196,7 @@ def _aucell_rows(data, bits, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_
                 out[i, s] = acc[s] / max_auc[s]
 
 
-_aucell_rows_par = nb.njit(parallel=True, cache=True)(_aucell_rows)
-_aucell_rows_ser = nb.njit(cache=True)(_aucell_rows)
+_aucell_rows_par, _aucell_rows_ser = twins(_aucell_rows)
 
 
 def _check_params(params: dict[str, Any], n_vars: int) -> dict[str, Any]:

@@ -1,18 +1,35 @@
 """Numba kernels shared by several methods: the streaming gene-statistics pass and the sparse
 linear score :math:`S = X W + b` used by ``score_genes`` and ``zmean``.
 
-Every parallel kernel has a serial twin (same source, compiled without ``parallel=True``): the
-twins run inside dask workers, where parallelism comes from the blocks and nested thread pools
+Every parallel kernel has a serial twin (same source, compiled without ``parallel=True``, see
+:func:`twins`): the twins run inside dask workers, where parallelism comes from the blocks and nested thread pools
 would only compete (and numba's ``workqueue`` layer refuses concurrent parallel calls).
 """
 
 from __future__ import annotations
+
+import types
 
 import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
 from ._base import GeneStats
+
+
+def twins(func):
+    """``(parallel, serial)`` compilations of one kernel.
+
+    The serial twin is a renamed copy of the function: numba's on-disk cache is keyed by the
+    function's name, so two dispatchers of the same function would load each other's machine code.
+    """
+    name = f"{func.__name__}_serial"
+    serial = types.FunctionType(
+        func.__code__.replace(co_name=name), func.__globals__, name, func.__defaults__, func.__closure__
+    )
+    serial.__qualname__ = f"{func.__qualname__}_serial"
+    serial.__module__ = func.__module__
+    return nb.njit(parallel=True, cache=True)(func), nb.njit(cache=True)(serial)
 
 
 def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
@@ -59,10 +76,8 @@ def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
                 vmax_all[part] = max(vmax_all[part], x)
 
 
-_csr_stats_par = nb.njit(parallel=True, cache=True)(_csr_stats)
-_csr_stats_ser = nb.njit(cache=True)(_csr_stats)
-_dense_stats_par = nb.njit(parallel=True, cache=True)(_dense_stats)
-_dense_stats_ser = nb.njit(cache=True)(_dense_stats)
+_csr_stats_par, _csr_stats_ser = twins(_csr_stats)
+_dense_stats_par, _dense_stats_ser = twins(_dense_stats)
 
 
 @nb.njit(cache=True)
@@ -185,8 +200,7 @@ def _bad_values(values):
     return n_nonfinite, n_negative
 
 
-_bad_values_par = nb.njit(parallel=True, cache=True)(_bad_values)
-_bad_values_ser = nb.njit(cache=True)(_bad_values)
+_bad_values_par, _bad_values_ser = twins(_bad_values)
 
 
 def count_bad_values(values: np.ndarray, parallel: bool = True) -> tuple[int, int]:
@@ -215,8 +229,7 @@ def _csr_linear(data, indices, indptr, w_ptr, w_set, w_val, offset, out):
                 out[i, w_set[t]] += x * w_val[t]
 
 
-_csr_linear_par = nb.njit(parallel=True, cache=True)(_csr_linear)
-_csr_linear_ser = nb.njit(cache=True)(_csr_linear)
+_csr_linear_par, _csr_linear_ser = twins(_csr_linear)
 
 
 def linear_scores(block, w_ptr, w_set, w_val, offset, parallel: bool) -> np.ndarray:

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._base import Context, MethodMeta, membership, unknown_params
-from ._kernels import class_counts, row_blocks
+from ._kernels import class_counts, row_blocks, twins
 
 _DEFAULTS: dict[str, Any] = {"max_rank": 1500}
 
@@ -102,8 +102,7 @@ def _ucell_rows(data, indices, indptr, m_ptr, m_set, max_rank, s_min, s_max, n_b
                 out[i, s] = score if score > 0.0 else 0.0
 
 
-_ucell_rows_par = nb.njit(parallel=True, cache=True)(_ucell_rows)
-_ucell_rows_ser = nb.njit(cache=True)(_ucell_rows)
+_ucell_rows_par, _ucell_rows_ser = twins(_ucell_rows)
 
 
 def _check_params(params: dict[str, Any], n_vars: int) -> dict[str, Any]:
