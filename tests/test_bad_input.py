@@ -244,6 +244,14 @@ def _infinite_score() -> ad.AnnData:
     return adata
 
 
+def _spatial_scores(value: float) -> ad.AnnData:
+    adata = spatial()
+    scores = np.zeros(adata.n_obs)
+    scores[0] = value
+    adata.obsm["noa_score_genes"] = pd.DataFrame({"apoptosis_intrinsic": scores}, index=adata.obs_names)
+    return adata
+
+
 def _write(env: Env, name: str, text: str) -> Path:
     path = env.tmp / name
     path.write_text(text)
@@ -363,7 +371,7 @@ CASES: list[Case] = [
          r"none of the curated human marker genes.*species="),
     Case("annotate-mouse-data-species-human", "tl.annotate_testis", "mouse data with species='human'",
          lambda e: noa.tl.annotate_testis(_mouse_symbols(), species="human", use_graph=False, inplace=False),
-         ValueError, r"marker genes.*species="),
+         ValueError, r"marker.*species="),
     Case("annotate-missing-cluster-key", "tl.annotate_testis", "cluster_key column that does not exist",
          lambda e: noa.tl.annotate_testis(counts(), cluster_key="leiden", inplace=False), KeyError,
          r"cluster column 'leiden' not found"),
@@ -398,6 +406,9 @@ CASES: list[Case] = [
     Case("profile-unknown-gene-set", "tl.apoptosis_profile", "a set that is not in the score table",
          lambda e: noa.tl.apoptosis_profile(lognorm(), sample_key="sample", sets=["apoptosis_typo"]), KeyError,
          r"apoptosis_typo.*not in the score table"),
+    Case("profile-infinite-score", "tl.apoptosis_profile", "an infinite value in the score table",
+         lambda e: noa.tl.apoptosis_profile(_infinite_score(), sample_key="sample"), ValueError,
+         r"score table `adata.obsm\['noa_score_genes'\]` contains 1 infinite value"),
     # --- compare_conditions -------------------------------------------------------------------
     Case("compare-missing-value-key", "tl.compare_conditions", "value_key found nowhere",
          lambda e: noa.tl.compare_conditions(lognorm(), value_key="apoptosis_typo", **CP), KeyError,
@@ -472,6 +483,9 @@ CASES: list[Case] = [
     Case("metrics-inf-coordinates", "spatial.tubule_metrics", "inf in the coordinates",
          lambda e: noa.spatial.tubule_metrics(spatial(spatial=_coords(inf=True))), ValueError,
          r"1 NaN or infinite value"),
+    Case("metrics-infinite-score", "spatial.tubule_metrics", "an infinite value in the score table",
+         lambda e: noa.spatial.tubule_metrics(_spatial_scores(np.inf), score_key="noa_score_genes"), ValueError,
+         r"`adata.obsm\['noa_score_genes'\]` contains 1 infinite value"),
     Case("niche-missing-sample-key", "spatial.niche_summary", "sample_key column that does not exist",
          lambda e: noa.spatial.niche_summary(spatial(), sample_key="patient"), KeyError,
          r"sample column 'patient' not found"),
@@ -499,6 +513,10 @@ CASES: list[Case] = [
     Case("multihit-missing-score-table", "tl.multihit", "score_key that does not exist",
          lambda e: noa.tl.multihit(lognorm(), sample_key="sample", score_key="noa_gsva", inplace=False), KeyError,
          r"no per-cell scores at `adata.obsm\['noa_gsva'\]`"),
+    Case("multihit-infinite-score", "tl.multihit", "an infinite value in the score table",
+         lambda e: noa.tl.multihit(_infinite_score(), sample_key="sample", score_key="noa_score_genes",
+                                   inplace=False),
+         ValueError, r"`adata.obsm\['noa_score_genes'\]` contains 1 infinite value"),
     Case("multihit-labels-outside-vocabulary", "tl.multihit", "cell types not harmonised",
          lambda e: noa.tl.multihit(lognorm(), sample_key="sample", cell_type_key="donor", inplace=False),
          ValueError, r"no cell type of the vocabulary"),
@@ -713,9 +731,14 @@ WARNING_CASES = [
 
 @pytest.mark.parametrize("case", WARNING_CASES, ids=[c[0] for c in WARNING_CASES])
 def test_degenerate_input_warns_and_gives_a_defined_answer(case):
+    import re
+
     _, _, _, check, match = case
-    with pytest.warns(UserWarning, match=match):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         check()
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert any(re.search(match, m) for m in messages), messages
 
 
 # --------------------------------------------------------------------------------------------
@@ -733,7 +756,7 @@ def _cli_input_bytes() -> bytes:
 
 
 def _cli_input(env: Env, *, truncate: bool = False, nan: bool = False) -> Path:
-    path = env.tmp / "in.h5ad"
+    path = env.tmp / ("truncated.h5ad" if truncate else "nan.h5ad" if nan else "in.h5ad")
     data = _cli_input_bytes()
     if nan:
         adata = ad.read_h5ad(_write_bytes(env.tmp / "src.h5ad", data))
@@ -777,8 +800,10 @@ def _blocked_parent(env: Env) -> Path:
 
 
 def _read_only_dir(env: Env) -> Path:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
+    if os.geteuid() == 0:  # root ignores permission bits: use a folder nobody can write
+        if not Path("/proc/self").is_dir():
+            pytest.skip("root ignores directory permissions and there is no /proc")
+        return Path("/proc/noa-omics-no-such-dir/out.h5ad")
     folder = env.tmp / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
@@ -796,7 +821,7 @@ class CliCase:
 CLI_CASES = [
     CliCase("cli-score-corrupt-h5ad", "score: truncated .h5ad",
             lambda e: (["score", _cli_input(e, truncate=True), "--out", e.tmp / "o.h5ad"], e.tmp / "o.h5ad"),
-            r"in\.h5ad' is not a readable AnnData \.h5ad file.*truncated"),
+            r"truncated\.h5ad' is not a readable AnnData \.h5ad file.*truncated"),
     CliCase("cli-score-hdf5-not-anndata", "score: an HDF5 file that is not an AnnData",
             lambda e: (["score", _hdf5_not_anndata(e), "--out", e.tmp / "o.h5ad"], e.tmp / "o.h5ad"),
             r"not a readable AnnData \.h5ad file"),

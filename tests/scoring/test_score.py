@@ -80,8 +80,10 @@ def _same(before: dict, adata: ad.AnnData) -> None:
     assert before["X"].has_canonical_format == adata.X.has_canonical_format
     pd.testing.assert_frame_equal(before["obs"], adata.obs)
     pd.testing.assert_frame_equal(before["var"], adata.var)
-    assert before["uns"].keys() == adata.uns.keys()
+    assert before["uns"] == dict(adata.uns)
     assert before["obsm"].keys() == adata.obsm.keys()
+    for key, value in before["obsm"].items():
+        assert np.array_equal(value, np.asarray(adata.obsm[key]))
     assert before["layers"].keys() == adata.layers.keys()
     for key, value in before["layers"].items():
         assert (value != adata.layers[key]).nnz == 0
@@ -92,6 +94,7 @@ def test_inplace_false_leaves_input_untouched(small, sets, method):
     adata = small.copy()
     adata.layers["counts"] = adata.X.copy()
     adata.uns["keep"] = {"a": 1}
+    adata.obsm["X_pca"] = np.ones((adata.n_obs, 2))
     before = _snapshot(adata)
     noa.tl.score(adata, sets, method=method, inplace=False)
     _same(before, adata)
@@ -301,3 +304,16 @@ def test_missing_gene_symbols_column(small, sets):
 def test_bad_arguments(small, sets, kwargs):
     with pytest.raises(ValueError):
         noa.tl.score(small, sets, **kwargs)
+
+
+def test_aucell_needs_two_expressed_genes():
+    adata = ad.AnnData(sp.csr_matrix(np.array([[1.0, 0, 0], [2.0, 0, 0]])), var=pd.DataFrame(index=["AAA", "BBB", "CCC"]))
+    with pytest.raises(ValueError, match="expressed gene"):
+        noa.tl.score(adata, {"s": ["AAA", "BBB"]}, method="aucell", min_genes=1)
+
+
+def test_non_numeric_matrix():
+    adata = ad.AnnData(np.zeros((2, 3)), var=pd.DataFrame(index=["AAA", "BBB", "CCC"]))
+    adata.X = np.array([[1, 0, 2], [0, 1, 0]], dtype=object)
+    with pytest.raises(TypeError, match="dtype object"):
+        noa.tl.score(adata, {"s": ["AAA", "BBB"]}, method="ucell", min_genes=1)

@@ -352,7 +352,10 @@ def annotate_testis(
 
 def _empty_cells(matrix: Any) -> np.ndarray:
     if sp.issparse(matrix):
-        return np.asarray(abs(matrix).sum(axis=1)).ravel() == 0
+        # read the stored values only: abs()/astype() of a scipy matrix sort its indices in place
+        csr = matrix if matrix.format == "csr" else sp.csr_matrix(matrix)
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+        return np.bincount(rows, weights=(csr.data != 0), minlength=csr.shape[0]) == 0
     return ~np.asarray(matrix != 0).any(axis=1)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._validation import _preview, check_adata, check_obs_key
+from .._validation import _preview, check_adata, check_no_infinite, check_obs_key
 from ._utils import levels, log_normalized_view
 
 PROFILE_COLUMNS = ["sample", "condition", "cell_type", "gene_set", "n_cells", "mean", "median", "frac_high"]
@@ -144,6 +144,7 @@ def apoptosis_profile(
                 f"{sorted(map(str, obs[condition_key].dropna().unique()))}."
             )
     scores = table[sets].to_numpy(dtype=np.float64)
+    check_no_infinite(scores, name=f"the score table `adata.obsm[{key!r}]`")
     samples = obs[sample_key].astype(object).to_numpy()
     types = obs[cell_type_key].astype(object).to_numpy()
     in_reference = (

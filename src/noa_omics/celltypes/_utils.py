@@ -158,10 +158,21 @@ def log_normalized_view(adata: AnnData, layer: str | None = None, *, target_sum:
     view = AnnData(X=matrix, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names))
     if not looks_like_counts(matrix):
         return view, False
-    view.X = matrix.astype(np.float32, copy=True)
+    view.X = _float32_copy(matrix)
     sc.pp.normalize_total(view, target_sum=target_sum)
     sc.pp.log1p(view)
     return view, True
+
+
+def _float32_copy(matrix: Any) -> Any:
+    """A float32 copy that never touches ``matrix`` (older scipy's ``astype`` sorted the indices of a
+    non-canonical source in place)."""
+    if sp.issparse(matrix) and matrix.format in ("csr", "csc"):
+        cls = sp.csr_matrix if matrix.format == "csr" else sp.csc_matrix
+        return cls((matrix.data.astype(np.float32), matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
+    if sp.issparse(matrix):
+        return sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    return np.array(matrix, dtype=np.float32)
 
 
 def levels(column: pd.Series) -> list[Any]:

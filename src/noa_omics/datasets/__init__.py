@@ -13,7 +13,7 @@ from ._donors import ApoptosisSpec, DonorSpec, Hits, default_cohort
 from ._load import cache_path, load
 from ._readers import read
 from ._registry import register, registry, registry_markdown, unregister
-from ._demo_spatial import demo_spatial
+from ._demo_spatial import demo_spatial, demo_spatial_for_donors
 
 __all__ = [
     "ApoptosisSpec",
@@ -22,6 +22,7 @@ __all__ = [
     "cache_path",
     "default_cohort",
     "demo_spatial",
+    "demo_spatial_for_donors",
     "demo_testis",
     "load",
     "read",

@@ -575,3 +575,67 @@ def _simulate_expression(rng: np.random.Generator, obs: pd.DataFrame) -> tuple[s
     var = pd.DataFrame(index=pd.Index(genes, name="gene"))
     var["panel_sets"] = [",".join(n for n, gs in members.items() if g in gs) for g in genes]
     return X, var
+
+
+#: Tubule histology mix of a section from a donor of each (single-cell) histology: the donor's own
+#: pattern dominates, with the focal mixture seen in NOA biopsies (mixed atrophy).
+_DONOR_MIXES: dict[str, dict[str, float]] = {
+    "normal": {"normal": 0.85, "hypospermatogenesis": 0.15, "maturation_arrest": 0.0, "sertoli_cell_only": 0.0},
+    "hypospermatogenesis": {"normal": 0.25, "hypospermatogenesis": 0.6, "maturation_arrest": 0.1,
+                            "sertoli_cell_only": 0.05},
+    "maturation_arrest": {"normal": 0.1, "hypospermatogenesis": 0.1, "maturation_arrest": 0.7,
+                          "sertoli_cell_only": 0.1},
+    "sertoli_cell_only": {"normal": 0.0, "hypospermatogenesis": 0.05, "maturation_arrest": 0.05,
+                          "sertoli_cell_only": 0.9},
+}
+
+
+def demo_spatial_for_donors(donors: pd.DataFrame, seed: int = 0, **kwargs: Any) -> AnnData:
+    """One simulated section per donor, with a tubule histology mix that follows the donor's histology.
+
+    Used by the demo pipeline so that sections and single-cell samples share donor ids, and the
+    spatial niche-collapse index can enter the donor's multi-hit ``niche`` axis.
+
+    Parameters
+    ----------
+    donors
+        One row per donor with columns ``donor``, ``condition`` and ``histology`` (a vocabulary
+        histology), e.g. ``demo_testis(...).uns["demo"]["donors"]``.
+    seed
+        Random seed.
+    **kwargs
+        Passed to :func:`demo_spatial` (e.g. ``n_tubules``, ``expression``); ``sections``,
+        ``sections_per_donor``, ``histology_mix`` and ``sample`` are set here.
+
+    Returns
+    -------
+    AnnData as :func:`demo_spatial`, with ``obs["sample"]``, ``obs["section"]`` and ``obs["donor"]`` equal
+    to the donor id and ``obs["condition"]`` the donor's condition.
+    """
+    missing = [c for c in ("donor", "condition", "histology") if c not in donors.columns]
+    if missing:
+        raise KeyError(f"`donors` lacks column(s) {missing}; pass a table with donor, condition and histology.")
+    if len(donors) == 0:
+        raise ValueError("`donors` is empty; give at least one donor.")
+    unknown = sorted(set(donors["histology"].astype(str)) - set(_DONOR_MIXES))
+    if unknown:
+        raise ValueError(f"unknown histology {unknown} in `donors`; use one of {list(_DONOR_MIXES)}.")
+    for fixed in ("sections", "sections_per_donor", "histology_mix", "sample"):
+        if fixed in kwargs:
+            raise ValueError(f"`{fixed}` is set by demo_spatial_for_donors; do not pass it.")
+    ids = donors["donor"].astype(str).tolist()
+    conditions = donors["condition"].astype(str).tolist()
+    mixes = [_DONOR_MIXES[h] for h in donors["histology"].astype(str)]
+    adata = demo_spatial(seed, sections=len(ids), histology_mix=mixes, sample="section", **kwargs)
+    rename = {f"section_{i}": donor for i, donor in enumerate(ids)} if len(ids) > 1 else {"section": ids[0]}
+    by_section = adata.obs["sample"].astype(str).map(rename)
+    condition_of = dict(zip(ids, conditions))
+    for column in ("sample", "section", "donor"):
+        adata.obs[column] = pd.Categorical(by_section, categories=ids)
+    adata.obs["condition"] = pd.Categorical(by_section.map(condition_of))
+    tubules = adata.uns["demo_spatial"]["tubules"]
+    if "sample" in tubules.columns:
+        tubules["donor"] = tubules["sample"].astype(str).map(rename)
+        tubules["condition"] = tubules["donor"].map(condition_of)
+        tubules["sample"] = tubules["donor"]
+    return adata

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from anndata import AnnData
 
-from .._validation import _preview, check_adata, check_obs_key, check_species
+from .._validation import _preview, check_adata, check_no_infinite, check_obs_key, check_species
 from ..genesets import detect_species
 from ..genesets import load as load_genesets
 from ..scoring import score
@@ -123,6 +123,7 @@ def _per_cell_scores(
                 f"(it has {_preview(scores.columns)}); score them with `noa.tl.score(adata, gene_sets=...)` "
                 "or pass score_key=None."
             )
+        check_no_infinite(scores[needed].astype(float), name=f"`adata.obsm[{score_key!r}]`")
         return scores[needed].astype(float)
     gene_sets = {name: list(collection[name].genes) for name in needed}
     scores = score(adata, gene_sets, method=method, layer=layer, species=species, inplace=False)

@@ -534,6 +534,13 @@ def retrieval_model(
     design, dropped = design_matrix(X_frame, feature_columns)
     names = list(design.columns)
     X = design.to_numpy(dtype=float)
+    infinite = np.isinf(X)
+    if infinite.any():
+        raise ValueError(
+            f"feature column(s) {[names[j] for j in np.flatnonzero(infinite.any(axis=0))]} hold infinite values "
+            f"(donor(s) {list(design.index[infinite.any(axis=1)][:10])}); replace them with NaN (imputed inside "
+            "the cross-validation) or with finite values."
+        )
     yv = y.to_numpy()
 
     with threadpool_limits(limits=1), warnings.catch_warnings():

@@ -34,6 +34,9 @@ class DemoSection:
     spatial: bool = True
     sections: int = 4
     n_tubules: int = 30
+    #: One section per single-cell demo donor (same ids), so that the niche-collapse index enters
+    #: the multi-hit niche axis; ``sections`` is then ignored.
+    link_donors: bool = True
 
 
 @dataclass

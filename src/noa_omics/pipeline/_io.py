@@ -124,7 +124,16 @@ def check_writable_dir(path: str | os.PathLike[str], *, what: str = "output") ->
         parent = parent.parent
     if not parent.is_dir():
         raise NotADirectoryError(f"cannot write {what} {str(path)!r}: {str(parent)!r} is not a directory.")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    writable = os.access(parent, os.W_OK | os.X_OK)
+    if writable:
+        # os.access trusts the permission bits: root, read-only mounts, ACLs and pseudo file systems
+        # (/proc) can still refuse the write, so try one (the probe file is removed at once)
+        try:
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError:
+            writable = False
+    if not writable:
         raise PermissionError(
             f"cannot write {what} {str(path)!r}: directory {str(parent)!r} is not writable; "
             "choose another output location."

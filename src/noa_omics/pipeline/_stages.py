@@ -144,7 +144,10 @@ def stage_load(cfg: PipelineConfig, ws: Workspace) -> None:
             counts_layer = None
         ws.save_adata("singlecell_input", _steps.prepare_expression(raw, counts_layer=counts_layer))
     if cfg.has_spatial:
-        if cfg.demo is not None:
+        if cfg.demo is not None and cfg.demo.link_donors and cfg.has_singlecell:
+            sdata = datasets.demo_spatial_for_donors(raw.uns["demo"]["donors"], seed=cfg.seed,
+                                                     n_tubules=cfg.demo.n_tubules)
+        elif cfg.demo is not None:
             sdata = datasets.demo_spatial(seed=cfg.seed, sections=cfg.demo.sections, n_tubules=cfg.demo.n_tubules)
         else:
             sdata = ad.read_h5ad(cfg.spatial.path)
@@ -367,9 +370,11 @@ def _input_records(cfg: PipelineConfig) -> list[dict[str, Any]]:
         records = [{"name": "demo_testis", "description": f"noa_omics.datasets.demo_testis(seed={cfg.seed}, "
                     f"n_cells={cfg.demo.n_cells}) (simulated)"}]
         if cfg.has_spatial:
-            records.append({"name": "demo_spatial",
-                            "description": f"noa_omics.datasets.demo_spatial(seed={cfg.seed}, "
-                            f"sections={cfg.demo.sections}, n_tubules={cfg.demo.n_tubules}) (simulated)"})
+            linked = cfg.demo.link_donors and cfg.has_singlecell
+            call = (f"demo_spatial_for_donors(donors of demo_testis, seed={cfg.seed}, n_tubules={cfg.demo.n_tubules})"
+                    if linked else
+                    f"demo_spatial(seed={cfg.seed}, sections={cfg.demo.sections}, n_tubules={cfg.demo.n_tubules})")
+            records.append({"name": "demo_spatial", "description": f"noa_omics.datasets.{call} (simulated)"})
         return records
     records = []
     for label, path in (("single-cell", cfg.singlecell.path if cfg.singlecell else None),

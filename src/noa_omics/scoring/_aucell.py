@@ -213,6 +213,11 @@ def _usable_genes(stats: GeneStats, params: dict[str, Any]) -> np.ndarray:
 
 
 def _effective_n_up(n_up: float | None, n_ranked: int) -> int:
+    if n_ranked < 2:
+        raise ValueError(
+            f"aucell ranks the expressed genes, but only {n_ranked} expressed gene(s) are in the data (at least "
+            "2 needed); check the matrix (layer=/use_raw=) or use method='zmean'."
+        )
     if n_up is None:
         return int(np.clip(np.ceil(0.05 * n_ranked), 2, n_ranked))
     value = int(np.ceil(n_up))

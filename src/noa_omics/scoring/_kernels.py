@@ -34,14 +34,19 @@ def twins(func):
 
 def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
     # One partial accumulator per part of the rows (first axis of every output); summed after.
+    # Counters are local until the part ends (no false sharing between threads).
     n_parts = s.shape[0]
     n_rows = indptr.size - 1
     for part in nb.prange(n_parts):
+        n_nonfinite = 0
+        n_negative = 0
+        n_fraction = 0
+        top = -np.inf
         for i in range(part * n_rows // n_parts, (part + 1) * n_rows // n_parts):
             for k in range(indptr[i], indptr[i + 1]):
                 x = np.float64(data[k])
                 if not np.isfinite(x):
-                    flags[part, 0] += 1
+                    n_nonfinite += 1
                     continue
                 g = indices[k]
                 s[part, g] += x
@@ -50,20 +55,28 @@ def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vma
                 nnz[part, g] += x != 0.0
                 vmin[part, g] = min(vmin[part, g], x)
                 vmax[part, g] = max(vmax[part, g], x)
-                flags[part, 1] += x < 0.0
-                flags[part, 2] += x != np.floor(x)
-                vmax_all[part] = max(vmax_all[part], x)
+                n_negative += x < 0.0
+                n_fraction += x != np.floor(x)
+                top = max(top, x)
+        flags[part, 0] = n_nonfinite
+        flags[part, 1] = n_negative
+        flags[part, 2] = n_fraction
+        vmax_all[part] = top
 
 
 def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
     n_parts = s.shape[0]
     n_rows, n_vars = block.shape
     for part in nb.prange(n_parts):
+        n_nonfinite = 0
+        n_negative = 0
+        n_fraction = 0
+        top = -np.inf
         for i in range(part * n_rows // n_parts, (part + 1) * n_rows // n_parts):
             for g in range(n_vars):
                 x = np.float64(block[i, g])
                 if not np.isfinite(x):
-                    flags[part, 0] += 1
+                    n_nonfinite += 1
                     continue
                 s[part, g] += x
                 ss[part, g] += x * x
@@ -71,9 +84,13 @@ def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
                 nnz[part, g] += x != 0.0
                 vmin[part, g] = min(vmin[part, g], x)
                 vmax[part, g] = max(vmax[part, g], x)
-                flags[part, 1] += x < 0.0
-                flags[part, 2] += x != np.floor(x)
-                vmax_all[part] = max(vmax_all[part], x)
+                n_negative += x < 0.0
+                n_fraction += x != np.floor(x)
+                top = max(top, x)
+        flags[part, 0] = n_nonfinite
+        flags[part, 1] = n_negative
+        flags[part, 2] = n_fraction
+        vmax_all[part] = top
 
 
 _csr_stats_par, _csr_stats_ser = twins(_csr_stats)

@@ -78,7 +78,21 @@ def resolve_matrix(adata: AnnData, layer: str | None, use_raw: bool | None) -> M
         x = sp.csr_matrix(x)  # COO/LIL/...: no row slicing; one converted copy
     elif isinstance(x, np.matrix):
         x = np.asarray(x)
+    _check_dtype(x, where)
+    if not isinstance(var, pd.DataFrame) and hasattr(var, "to_memory"):
+        var = var.to_memory()  # lazy AnnData (anndata.experimental.read_lazy): gene annotation is small
     return MatrixSource(x=x, kind=_kind(x, where), where=where, var=var, use_raw=bool(use_raw))
+
+
+def _check_dtype(x: Any, where: str) -> None:
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise TypeError(
+            f"`{where}` has dtype {dtype}; scoring needs numbers: convert it, e.g. "
+            "adata.X = adata.X.astype(np.float32)."
+        )
+    if dtype is not None and np.issubdtype(dtype, np.complexfloating):
+        raise TypeError(f"`{where}` has complex dtype {dtype}; pass real-valued expression.")
 
 
 def _kind(x: Any, where: str) -> str:
@@ -119,17 +133,18 @@ def dask_client():
 
 
 def as_block(block: Any) -> Any:
-    """A canonical CSR matrix (sorted, no duplicates) or a 2-D ndarray; never modifies ``block``."""
+    """A canonical CSR matrix (sorted, no duplicates) or a 2-D ndarray, of float32/float64 or
+    integer values (other types are converted); never modifies ``block``."""
     if sp.issparse(block):
         if block.format != "csr":
             block = sp.csr_matrix(block)
         if not block.has_canonical_format:
             block = block.copy()
             block.sum_duplicates()
-        return block
-    block = np.asarray(block)
-    if block.dtype == bool:
-        block = block.astype(np.float32)
+    else:
+        block = np.asarray(block)
+    if block.dtype not in (np.float32, np.float64) and not np.issubdtype(block.dtype, np.integer):
+        block = block.astype(np.float32)  # bool, float16
     return block
 
 

@@ -118,7 +118,6 @@ def score(
     random_state = _check_random_state(random_state)
     if key_added is not None and (not isinstance(key_added, str) or not key_added):
         raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
-    key = key_added or f"noa_{method}"
 
     src = resolve_matrix(adata, layer, use_raw)
     var_names = adata.raw.var_names if src.use_raw else adata.var_names
@@ -129,34 +128,18 @@ def score(
     check_id_type(names, src.var, gene_symbols)
     resolved = resolve_sets(gene_sets, species, names)
     set_names, indices, missing = map_sets(resolved.collection, names)
-    n_input = len(set_names)
-    present = [idx.size for idx in indices]
-    if not any(n >= min_genes for n in present):
-        best = max(zip(set_names, present), key=lambda t: t[1]) if set_names else None
-        raise ValueError(no_sets_message(n_input, min_genes, best, names, source, resolved))
+    _require_a_set(set_names, indices, min_genes, names, source, resolved)
 
-    stats = compute_stats(src, chunk_size, native=meta.extra.get("native_sum", False)) if meta.needs_gene_stats else None
-    if stats is not None:
+    stats = None
+    if meta.needs_gene_stats:
+        stats = compute_stats(src, chunk_size, native=meta.extra.get("native_sum", False))
         _check_stats(stats, src.where, method, meta.nonnegative, warn_counts=meta.extra.get("warn_counts", False))
         if meta.usable_genes is not None:
             usable = meta.usable_genes(stats, params)
-            for name, idx in zip(set_names, indices):
-                missing[name] = missing[name] + [names[g] for g in idx if not usable[g]]
+            missing = {n: missing[n] + [names[g] for g in idx if not usable[g]] for n, idx in zip(set_names, indices)}
             indices = [idx[usable[idx]] for idx in indices]
-
-    kept = [i for i, idx in enumerate(indices) if idx.size >= min_genes]
-    dropped = [set_names[i] for i in range(n_input) if i not in set(kept)]
-    if not kept:
-        best = max(((set_names[i], indices[i].size) for i in range(n_input)), key=lambda t: t[1])
-        raise ValueError(no_sets_message(n_input, min_genes, best, names, source, resolved))
-    if dropped:
-        detail = ", ".join(f"{set_names[i]!r} ({indices[i].size})" for i in range(n_input) if set_names[i] in dropped)
-        warnings.warn(
-            f"{len(dropped)} gene set(s) have fewer than min_genes={min_genes} usable genes in the data and were "
-            f"dropped (usable genes in brackets): {detail}.",
-            UserWarning,
-            stacklevel=2,
-        )
+    _require_a_set(set_names, indices, min_genes, names, source, resolved)
+    kept = _drop_small_sets(set_names, indices, min_genes)
 
     ctx = Context(
         sets=[indices[i] for i in kept], set_names=[set_names[i] for i in kept], gene_names=names,
@@ -167,6 +150,7 @@ def score(
     result = pd.DataFrame(values, index=pd.Index(adata.obs_names.copy()), columns=ctx.set_names)
 
     if inplace:
+        key = key_added or f"noa_{method}"
         adata.obsm[key] = result
         adata.uns[key] = {
             "method": method,
@@ -181,11 +165,33 @@ def score(
             },
             "geneset_version": resolved.collection.version,
             "species": resolved.species,
-            "genes_used": {set_names[i]: [names[g] for g in indices[i]] for i in range(n_input)},
+            "genes_used": {name: [names[g] for g in idx] for name, idx in zip(set_names, indices)},
             "genes_missing": {name: list(missing[name]) for name in set_names},
-            "sets_dropped": dropped,
+            "sets_dropped": [set_names[i] for i in range(len(set_names)) if i not in set(kept)],
         }
     return result
+
+
+def _require_a_set(set_names, indices, min_genes, names, source, resolved) -> None:
+    """Refuse a call where no set has ``min_genes`` genes, saying which identifier style was seen."""
+    sizes = [idx.size for idx in indices]
+    if not any(n >= min_genes for n in sizes):
+        best = max(zip(set_names, sizes), key=lambda t: t[1]) if set_names else None
+        raise ValueError(no_sets_message(len(set_names), min_genes, best, names, source, resolved))
+
+
+def _drop_small_sets(set_names: list[str], indices: list[np.ndarray], min_genes: int) -> list[int]:
+    """Positions of the sets with at least ``min_genes`` genes; one warning lists the others."""
+    kept = [i for i, idx in enumerate(indices) if idx.size >= min_genes]
+    dropped = [f"{set_names[i]!r} ({indices[i].size})" for i in range(len(indices)) if i not in set(kept)]
+    if dropped:
+        warnings.warn(
+            f"{len(dropped)} gene set(s) have fewer than min_genes={min_genes} usable genes in the data and "
+            f"were dropped (usable genes in brackets): {', '.join(dropped)}.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return kept
 
 
 def _check_positive_int(value: Any, name: str) -> int:

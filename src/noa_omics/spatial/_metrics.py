@@ -10,7 +10,7 @@ from anndata import AnnData
 from scipy.spatial import ConvexHull, QhullError
 from scipy.stats import rankdata
 
-from .._validation import check_adata, check_obs_key, check_spatial
+from .._validation import check_adata, check_no_infinite, check_obs_key, check_spatial
 from .._vocabulary import GERM_STAGES, HISTOLOGIES
 from ._utils import cell_types
 
@@ -364,6 +364,7 @@ def _scores(adata: AnnData, score_key: str | None) -> pd.DataFrame | None:
             f"`adata.obsm[{score_key!r}]` must be a DataFrame with one column per gene set "
             f"(got {type(scores).__name__}), as written by `noa.tl.score`."
         )
+    check_no_infinite(scores.select_dtypes("number"), name=f"`adata.obsm[{score_key!r}]`")
     return scores
 
 
