@@ -130,8 +130,12 @@ def measure(path: str, method: str, n_genes: int) -> dict:
 
 def run_fresh(path: Path, method: str, n_genes: int) -> dict:
     """``measure`` in a fresh Python process (a clean memory baseline)."""
+    # Linux keeps a process's maximum RSS across fork + exec: start the measuring process from a
+    # small launcher, so that its maximum RSS does not begin at this (data-generating) process's
+    launcher = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", str(path), method, "--genes", str(n_genes)],
+        [sys.executable, "-c", launcher, sys.executable, __file__, "--measure", str(path), method,
+         "--genes", str(n_genes)],
         check=True, capture_output=True, text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])

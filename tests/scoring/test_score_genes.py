@@ -90,7 +90,7 @@ def test_seed_changes_controls_only(lognorm, gene_sets):
 def test_warns_on_raw_counts(counts):
     adata = counts.copy()
     adata.X = adata.X.copy()
-    adata.X[0, 0] = 80.0  # integer counts above the threshold
+    adata.X.data[0] = 80.0  # integer counts above the threshold
     sets = random_sets(adata, 2, 20, seed=1)
     with pytest.warns(UserWarning, match="raw counts"):
         noa.tl.score(adata, sets, inplace=False)
