@@ -41,27 +41,15 @@ single-cell RNA-seq. Science 352:189-196. doi:10.1126/science.aad0501
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._base import Context, MethodMeta, membership, unknown_params
-from ._kernels import linear_scores
+from ._linear import LinearPlan, score_linear_block
 
 _DEFAULTS = {"ctrl_size": 50, "n_bins": 25, "ctrl_as_ref": True, "gene_pool": None}
-
-
-@dataclass
-class LinearPlan:
-    """Gene-major weights ``W`` and offsets ``b`` of :math:`S = XW + b`."""
-
-    w_ptr: np.ndarray
-    w_set: np.ndarray
-    w_val: np.ndarray
-    offset: np.ndarray
-    n_control: np.ndarray  #: control genes per set (for the record)
 
 
 def _check_params(params: dict[str, Any], n_vars: int) -> dict[str, Any]:
@@ -150,10 +138,6 @@ def _prepare(ctx: Context) -> LinearPlan:
     return LinearPlan(ptr, set_id, val, np.zeros(len(ctx.sets)), np.array(n_control))
 
 
-def _score_block(block, plan: LinearPlan, parallel: bool) -> np.ndarray:
-    return linear_scores(block, plan.w_ptr, plan.w_set, plan.w_val, plan.offset, parallel)
-
-
 META = MethodMeta(
     name="score_genes",
     description="set mean minus the mean of expression-matched random control genes (scanpy/Seurat)",
@@ -164,6 +148,6 @@ META = MethodMeta(
     nonnegative=False,
     check_params=_check_params,
     prepare=_prepare,
-    score_block=_score_block,
+    score_block=score_linear_block,
     extra={"warn_counts": True, "native_sum": True},
 )

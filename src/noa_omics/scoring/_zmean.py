@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._base import Context, GeneStats, MethodMeta, membership, unknown_params
-from ._kernels import linear_scores
-from ._score_genes import LinearPlan
+from ._linear import LinearPlan, score_linear_block
 
 _DEFAULTS: dict[str, Any] = {}
 
@@ -56,10 +55,6 @@ def _prepare(ctx: Context) -> LinearPlan:
     return LinearPlan(ptr, set_id, val, np.array(offsets, dtype=np.float64), np.zeros(len(ctx.sets), dtype=int))
 
 
-def _score_block(block, plan: LinearPlan, parallel: bool) -> np.ndarray:
-    return linear_scores(block, plan.w_ptr, plan.w_set, plan.w_val, plan.offset, parallel)
-
-
 META = MethodMeta(
     name="zmean",
     description="mean of per-gene z-scores (population SD over all cells)",
@@ -70,6 +65,6 @@ META = MethodMeta(
     nonnegative=False,
     check_params=_check_params,
     prepare=_prepare,
-    score_block=_score_block,
+    score_block=score_linear_block,
     usable_genes=_usable_genes,
 )
