@@ -3,7 +3,8 @@
 An *ingredient* is one per-donor signal (a gene-set score averaged over the donor's cells of
 the right type, one gene's expression, a cell-type proportion, or a column of a per-sample
 spatial table). Each ingredient is standardised against the reference donors with a robust z
-(:func:`robust_z`) and an axis is the weighted mean of its signed ingredient z-scores.
+(:func:`robust_z`) and an axis combines its signed ingredient z-scores: their weighted mean by
+default, or the largest of them (``combine: max``, the genetic axis).
 """
 
 from __future__ import annotations

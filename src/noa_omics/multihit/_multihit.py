@@ -197,12 +197,17 @@ def multihit(
 
         z_{id} = \frac{x_{id} - \operatorname{median}_{r\in R} x_{ir}}{s_i},\quad
         s_i = \max\!\left(1.4826\,\operatorname{MAD}_{r\in R}(x_{ir}),\;
+              \beta\,\operatorname{SD}_{r\in R}(x_{ir}),\;
               \alpha\,\operatorname{SD}_d(x_{id}),\;\varepsilon\right)
 
-    (:math:`\alpha` = ``settings.mad_floor`` = 0.1, :math:`\varepsilon` = ``settings.min_scale``)
-    and each axis is the weighted mean of the signed ingredient z-scores that are available for
-    the donor, :math:`A_d = \sum_i w_i\,\sigma_i z_{id} / \sum_i w_i` (:math:`\sigma_i` = +1, -1
-    or :math:`|\cdot|`). Per-cell scores are first centred per fine cell type on the reference
+    (:math:`\beta` = 0.5, :math:`\alpha` = ``settings.mad_floor`` = 0.1, :math:`\varepsilon` =
+    ``settings.min_scale``); each donor's scale is further floored by the standard error of its own
+    value over its cells, :math:`\max(s_i, \mathrm{SE}_{id})`, so a donor with few cells cannot
+    look extreme by chance. Each axis combines the signed ingredient z-scores that are available
+    for the donor: the weighted mean :math:`A_d = \sum_i w_i\,\sigma_i z_{id} / \sum_i w_i`
+    (:math:`\sigma_i` = +1, -1 or :math:`|\cdot|`) by default, or the largest signed z
+    (``combine: max``, used by the genetic axis, where one hit such as an AZF deletion or an extra
+    X suffices). Per-cell scores are first centred per fine cell type on the reference
     donors' cells (``adjust: true``), so a donor's cell-type composition does not move its value.
 
     Parameters
