@@ -145,3 +145,30 @@ def check_no_infinite(values: Any, *, name: str) -> None:
             f"{name} contains {n_inf} infinite value(s); replace them (e.g. with NaN to leave those "
             "cells out) or fix the computation that produced them."
         )
+
+
+def check_score_table(adata: AnnData, score_key: str, *, sets: Iterable[str] | None = None) -> pd.DataFrame:
+    """Return the per-cell score table ``adata.obsm[score_key]`` written by ``noa.tl.score``.
+
+    Raises ``KeyError`` when the key is absent (listing the available keys) or when one of ``sets``
+    is not a column, and ``ValueError`` when the entry is not a cells x gene-sets DataFrame.
+    """
+    if score_key not in adata.obsm:
+        raise KeyError(
+            f"no per-cell scores at `adata.obsm[{score_key!r}]`; available keys: {_preview(adata.obsm.keys())}. "
+            "Run `noa.tl.score(adata, method=...)` first or pass the right `score_key`."
+        )
+    table = adata.obsm[score_key]
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(
+            f"`adata.obsm[{score_key!r}]` is a {type(table).__name__}, not a cells x gene-sets DataFrame; "
+            "store scores with `noa.tl.score` (it writes a DataFrame with set names as columns)."
+        )
+    if sets is not None:
+        missing = [s for s in sets if s not in table.columns]
+        if missing:
+            raise KeyError(
+                f"gene set(s) {missing} not in `adata.obsm[{score_key!r}]` (it has {_preview(table.columns)}); "
+                "score them with `noa.tl.score(adata, gene_sets=...)`."
+            )
+    return table

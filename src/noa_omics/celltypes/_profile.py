@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._validation import _preview, check_adata, check_no_infinite, check_obs_key
+from .._validation import _preview, check_adata, check_no_infinite, check_obs_key, check_score_table
 from ._utils import levels, log_normalized_view
 
 PROFILE_COLUMNS = ["sample", "condition", "cell_type", "gene_set", "n_cells", "mean", "median", "frac_high"]
@@ -20,19 +20,8 @@ def _score_table(
     adata: AnnData, *, method: str, score_key: str | None, species: str | None, layer: str | None
 ) -> tuple[pd.DataFrame, str]:
     key = score_key or f"noa_{method}"
-    if key in adata.obsm:
-        table = adata.obsm[key]
-        if not isinstance(table, pd.DataFrame):
-            raise ValueError(
-                f"`adata.obsm[{key!r}]` is not a DataFrame of named gene-set scores; re-run noa.tl.score or pass "
-                "`score_key=` pointing at a score table."
-            )
-        return table, key
-    if score_key is not None:
-        raise KeyError(
-            f"no score table at `adata.obsm[{score_key!r}]`; available obsm keys: {_preview(adata.obsm.keys())}. "
-            "Run noa.tl.score(adata, ...) first or leave `score_key=None` to score here."
-        )
+    if key in adata.obsm or score_key is not None:
+        return check_score_table(adata, key), key
     from ..scoring import score
 
     view, _ = log_normalized_view(adata, layer)

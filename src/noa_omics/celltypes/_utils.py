@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import _preview, check_no_infinite
+from .._validation import _preview, check_no_infinite, check_score_table
 
 #: obsm key preferred when a value is found in several score tables.
 DEFAULT_SCORE_KEY = "noa_score_genes"
@@ -38,19 +38,7 @@ def find_value(adata: AnnData, key: str, score_key: str | None) -> pd.Series:
     """
     tables = score_tables(adata)
     if score_key is not None:
-        if score_key not in adata.obsm:
-            raise KeyError(
-                f"no score table at `adata.obsm[{score_key!r}]`; available obsm keys: {_preview(adata.obsm.keys())}. "
-                "Run noa.tl.score(adata, method=...) first or pass the right `score_key`."
-            )
-        table = adata.obsm[score_key]
-        if not isinstance(table, pd.DataFrame):
-            raise ValueError(f"`adata.obsm[{score_key!r}]` is not a DataFrame of named scores; pass a score table key.")
-        if key not in table.columns:
-            raise KeyError(
-                f"{key!r} not found in `adata.obsm[{score_key!r}]`; available gene sets: {_preview(table.columns)}."
-            )
-        return table[key]
+        return check_score_table(adata, score_key, sets=[key])[key]
     if key in adata.obs.columns:
         return adata.obs[key]
     holders = [name for name, table in tables.items() if key in table.columns]

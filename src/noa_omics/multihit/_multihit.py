@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from anndata import AnnData
 
-from .._validation import _preview, check_adata, check_no_infinite, check_obs_key, check_species
+from .._validation import _preview, check_adata, check_no_infinite, check_obs_key, check_score_table, check_species
 from ..genesets import detect_species
 from ..genesets import load as load_genesets
 from ..scoring import score
@@ -105,24 +105,7 @@ def _per_cell_scores(
     collection: Any,
 ) -> pd.DataFrame:
     if score_key is not None:
-        if score_key not in adata.obsm:
-            raise KeyError(
-                f"no per-cell scores at `adata.obsm[{score_key!r}]`; available keys: {_preview(adata.obsm.keys())}. "
-                f"Run `noa.tl.score(adata, method=...)` first or pass score_key=None to score here."
-            )
-        scores = adata.obsm[score_key]
-        if not isinstance(scores, pd.DataFrame):
-            raise ValueError(
-                f"`adata.obsm[{score_key!r}]` is a {type(scores).__name__}, not a cells x gene-sets DataFrame; "
-                "store scores with `noa.tl.score` (it writes a DataFrame with set names as columns)."
-            )
-        missing = [s for s in needed if s not in scores.columns]
-        if missing:
-            raise KeyError(
-                f"gene set(s) {missing} needed by the multi-hit axes are not in `adata.obsm[{score_key!r}]` "
-                f"(it has {_preview(scores.columns)}); score them with `noa.tl.score(adata, gene_sets=...)` "
-                "or pass score_key=None."
-            )
+        scores = check_score_table(adata, score_key, sets=needed)
         check_no_infinite(scores[needed].astype(float), name=f"`adata.obsm[{score_key!r}]`")
         return scores[needed].astype(float)
     gene_sets = {name: list(collection[name].genes) for name in needed}

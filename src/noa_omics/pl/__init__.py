@@ -3,7 +3,9 @@
 Each concern keeps its plots in one private module; this namespace only re-exports them.
 """
 
-from ._scores import *  # noqa: F401,F403
-from ._celltypes import *  # noqa: F401,F403
-from ._spatial import *  # noqa: F401,F403
-from ._multihit import *  # noqa: F401,F403
+from ._scores import score_embedding
+from ._celltypes import celltype_heatmap, donor_scores, forest, enrichment, confusion_matrix
+from ._spatial import tubules, histology_composition
+from ._multihit import multihit_heatmap, multihit_profile
+
+__all__ = ['score_embedding', 'celltype_heatmap', 'donor_scores', 'forest', 'enrichment', 'confusion_matrix', 'tubules', 'histology_composition', 'multihit_heatmap', 'multihit_profile']

@@ -12,7 +12,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import stats
 
-from .._validation import _preview, check_adata, check_frame_columns, check_obs_key
+from .._validation import check_adata, check_frame_columns, check_obs_key, check_score_table
 from .._vocabulary import CELL_TYPES
 from ._scores import _as_frame
 from ._utils import finish as _finish
@@ -58,14 +58,9 @@ def celltype_heatmap(
 
     check_adata(adata)
     check_obs_key(adata, cell_type_key, what="cell-type column")
-    if score_key not in adata.obsm or not isinstance(adata.obsm[score_key], pd.DataFrame):
-        raise KeyError(
-            f"no score table at `adata.obsm[{score_key!r}]`; available obsm keys: {_preview(adata.obsm.keys())}. "
-            "Run noa.tl.score(adata) first."
-        )
-    table = adata.obsm[score_key]
-    columns = list(table.columns) if sets is None else ([sets] if isinstance(sets, str) else list(sets))
-    check_frame_columns(table, columns, name=f"adata.obsm[{score_key!r}]")
+    columns = None if sets is None else ([sets] if isinstance(sets, str) else list(sets))
+    table = check_score_table(adata, score_key, sets=columns)
+    columns = list(table.columns) if columns is None else columns
     types = adata.obs[cell_type_key]
     means = table[columns].groupby(types.to_numpy(), observed=True).mean()
     order = [t for t in CELL_TYPES if t in means.index] + [t for t in means.index if t not in CELL_TYPES]

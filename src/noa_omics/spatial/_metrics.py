@@ -10,7 +10,7 @@ from anndata import AnnData
 from scipy.spatial import ConvexHull, QhullError
 from scipy.stats import rankdata
 
-from .._validation import check_adata, check_no_infinite, check_obs_key, check_spatial
+from .._validation import check_adata, check_no_infinite, check_obs_key, check_score_table, check_spatial
 from .._vocabulary import GERM_STAGES, HISTOLOGIES
 from ._utils import cell_types
 
@@ -353,17 +353,7 @@ def _check_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
 def _scores(adata: AnnData, score_key: str | None) -> pd.DataFrame | None:
     if score_key is None:
         return None
-    if score_key not in adata.obsm:
-        raise KeyError(
-            f"no scores at `adata.obsm[{score_key!r}]`; run `noa.tl.score(adata)` first or pass "
-            "score_key=None."
-        )
-    scores = adata.obsm[score_key]
-    if not isinstance(scores, pd.DataFrame):
-        raise ValueError(
-            f"`adata.obsm[{score_key!r}]` must be a DataFrame with one column per gene set "
-            f"(got {type(scores).__name__}), as written by `noa.tl.score`."
-        )
+    scores = check_score_table(adata, score_key)
     check_no_infinite(scores.select_dtypes("number"), name=f"`adata.obsm[{score_key!r}]`")
     return scores
 
