@@ -20,10 +20,10 @@ import pandas as pd
 from anndata import AnnData
 from statsmodels.stats.multitest import multipletests
 
-from .._validation import _preview, check_in
+from .._validation import check_in
 from .._vocabulary import GERM_STAGES
 from ._stats import MAX_EXACT_PERMUTATIONS, hedges_g, permutation_test, welch_test
-from ._utils import as_key_list, cell_table, levels
+from ._utils import as_key_list, cell_table, levels, sample_conditions
 
 METHODS = ("welch", "permutation", "mixed")
 #: Gene-set name prefix of the stress sets checked against the dissociation control.
@@ -284,18 +284,7 @@ def _has_column(data: Any, key: str) -> bool:
 
 
 def _conditions(cells: pd.DataFrame, *, sample_key: str, condition_key: str, reference: Any) -> list[Any]:
-    per_sample = cells.groupby(sample_key, observed=True)[condition_key].nunique()
-    mixed = per_sample[per_sample > 1]
-    if len(mixed):
-        raise ValueError(
-            f"sample(s) {_preview(mixed.index)} have cells in more than one {condition_key!r} value; each sample "
-            f"must belong to one condition (check `sample_key`={sample_key!r})."
-        )
-    present = levels(cells[condition_key])
-    if reference not in present:
-        raise ValueError(
-            f"reference condition {reference!r} not found in {condition_key!r}; available conditions: {present}."
-        )
+    present = sample_conditions(cells, sample_key=sample_key, condition_key=condition_key, reference=reference)
     others = [c for c in present if c != reference]
     if not others:
         raise ValueError(
@@ -411,19 +400,20 @@ def _mixed(
     import statsmodels.formula.api as smf
 
     sizes = pair.groupby(sample_key, observed=True)[key].transform("size")
+    pair = pair[(sizes >= min_cells).to_numpy()]
     frame = pd.DataFrame(
         {
             "value": pair[key].to_numpy(dtype=float),
             "treated": (pair[condition_key] == condition).to_numpy(dtype=float),
             "sample": pair[sample_key].astype(str).to_numpy(),
         }
-    )[(sizes >= min_cells).to_numpy()]
+    )
     terms = ["treated"]
     for i, cov in enumerate(covariates):
-        frame[f"cov{i}"] = pair[cov].to_numpy(dtype=float)[(sizes >= min_cells).to_numpy()]
+        frame[f"cov{i}"] = pair[cov].to_numpy(dtype=float)
         terms.append(f"cov{i}")
     if type_key is not None:
-        frame["stratum"] = pair[type_key].astype(str).to_numpy()[(sizes >= min_cells).to_numpy()]
+        frame["stratum"] = pair[type_key].astype(str).to_numpy()
         terms.append("C(stratum)")
     frame = frame.dropna()
     # statsmodels' default L-BFGS can stop at a degenerate point (all-zero coefficients, NaN

@@ -12,9 +12,9 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import _preview, check_adata, check_in, check_obs_key
+from .._validation import check_adata, check_in, check_obs_key
 from ._stats import moderated_t_rows, welch_t_rows
-from ._utils import expression_matrix, levels, looks_like_counts
+from ._utils import expression_matrix, levels, looks_like_counts, sample_conditions
 
 STATISTICS = ("moderated_t", "welch_t")
 ENRICHMENT_COLUMNS = [
@@ -206,15 +206,7 @@ def enrichment(
         where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
         raise ValueError(f"{where} does not hold raw counts (non-negative integers); pass the layer with raw counts.")
     obs = adata.obs
-    per_sample = obs.groupby(sample_key, observed=True)[condition_key].nunique()
-    if (per_sample > 1).any():
-        raise ValueError(
-            f"sample(s) {_preview(per_sample.index[per_sample > 1])} have cells in more than one condition; "
-            "each sample must belong to one condition."
-        )
-    conditions = levels(obs[condition_key])
-    if reference not in conditions:
-        raise ValueError(f"reference condition {reference!r} not found in {condition_key!r}; available conditions: {conditions}.")
+    conditions = sample_conditions(obs, sample_key=sample_key, condition_key=condition_key, reference=reference)
     sets, version = _gene_set_dict(gene_sets, species, adata.var_names)
     counts, meta = pseudobulk(adata, sample_key=sample_key, group_key=cell_type_key, layer=layer, min_cells=min_cells)
     condition_of = obs.groupby(sample_key, observed=True)[condition_key].first()

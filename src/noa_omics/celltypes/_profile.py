@@ -11,7 +11,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._validation import _preview, check_adata, check_no_infinite, check_obs_key, check_score_table
-from ._utils import levels, log_normalized_view
+from ._utils import levels, log_normalized_view, sample_conditions
 
 PROFILE_COLUMNS = ["sample", "condition", "cell_type", "gene_set", "n_cells", "mean", "median", "frac_high"]
 
@@ -121,17 +121,9 @@ def apoptosis_profile(
             )
     obs = adata.obs
     if condition_key is not None:
-        per_sample = obs.groupby(sample_key, observed=True)[condition_key].nunique()
-        if (per_sample > 1).any():
-            raise ValueError(
-                f"sample(s) {_preview(per_sample.index[per_sample > 1])} have cells in more than one condition; "
-                "each sample must belong to one condition."
-            )
-        if reference is not None and reference not in set(obs[condition_key].dropna()):
-            raise ValueError(
-                f"reference condition {reference!r} not found in {condition_key!r}; available conditions: "
-                f"{sorted(map(str, obs[condition_key].dropna().unique()))}."
-            )
+        sample_conditions(
+            obs, sample_key=sample_key, condition_key=condition_key, reference=reference, optional_reference=True
+        )
     scores = table[sets].to_numpy(dtype=np.float64)
     check_no_infinite(scores, name=f"the score table `adata.obsm[{key!r}]`")
     samples = obs[sample_key].astype(object).to_numpy()

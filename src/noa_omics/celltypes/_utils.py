@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import _preview, check_no_infinite, check_score_table
+from .._validation import _preview, check_frame_columns, check_no_infinite, check_obs_key, check_score_table
 
 #: obsm key preferred when a value is found in several score tables.
 DEFAULT_SCORE_KEY = "noa_score_genes"
@@ -74,10 +74,7 @@ def cell_table(
     columns = [c for c in dict.fromkeys(columns) if c is not None]
     if isinstance(data, AnnData):
         for col in columns:
-            if col not in data.obs.columns:
-                raise KeyError(
-                    f"column {col!r} not found in `adata.obs`; available columns: {_preview(data.obs.columns)}."
-                )
+            check_obs_key(data, col)
         frame = data.obs[columns].copy()
         for key in values:
             frame[key] = np.asarray(find_value(data, key, score_key))
@@ -92,11 +89,7 @@ def cell_table(
             except (KeyError, ValueError):
                 pass
     elif isinstance(data, pd.DataFrame):
-        missing = [c for c in [*columns, *values] if c not in data.columns]
-        if missing:
-            raise KeyError(
-                f"column(s) {missing} not found in `data`; available columns: {_preview(data.columns)}."
-            )
+        check_frame_columns(data, [*columns, *values], name="data")
         found = [k for k in optional_values if k in data.columns]
         frame = data[list(dict.fromkeys([*columns, *values, *found]))].copy()
     else:
@@ -161,6 +154,29 @@ def _float32_copy(matrix: Any) -> Any:
     if sp.issparse(matrix):
         return sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     return np.array(matrix, dtype=np.float32)
+
+
+def sample_conditions(
+    frame: pd.DataFrame, *, sample_key: str, condition_key: str, reference: Any, optional_reference: bool = False
+) -> list[Any]:
+    """Conditions present in ``frame[condition_key]`` (:func:`levels` order), after checking the design.
+
+    Raises ``ValueError`` when a sample has cells in more than one condition, or when ``reference``
+    is not one of the conditions (skipped for ``reference=None`` with ``optional_reference``).
+    """
+    per_sample = frame.groupby(sample_key, observed=True)[condition_key].nunique()
+    mixed = per_sample.index[per_sample > 1]
+    if len(mixed):
+        raise ValueError(
+            f"sample(s) {_preview(mixed)} have cells in more than one condition (more than one {condition_key!r} "
+            f"value); each sample must belong to one condition (check `sample_key`={sample_key!r})."
+        )
+    present = levels(frame[condition_key])
+    if not (reference is None and optional_reference) and reference not in present:
+        raise ValueError(
+            f"reference condition {reference!r} not found in {condition_key!r}; available conditions: {present}."
+        )
+    return present
 
 
 def levels(column: pd.Series) -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,8 +175,7 @@ def _parse_ingredient(block: str, name: str, spec: Any, species: str | None) -> 
     weight = spec.get("weight", 1.0)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
         raise ValueError(f"{where}: weight must be a finite number >= 0, got {weight!r}.")
-    default_agg = {"score": "mean", "gene": "mean", "composition": "fraction", "spatial": "value"}[signal]
-    aggregation = spec.get("aggregation", default_agg)
+    aggregation = spec.get("aggregation", AGGREGATIONS[signal][0])  # first listed = default
     if aggregation not in AGGREGATIONS[signal]:
         raise ValueError(
             f"{where}: aggregation {aggregation!r} does not apply to signal {signal!r}; "
@@ -235,7 +234,7 @@ def _parse_ingredient(block: str, name: str, spec: Any, species: str | None) -> 
     )
 
 
-def _parse_blocks(section: Any, *, what: str, species: str | None) -> tuple[dict, dict]:
+def _parse_blocks(section: Any, *, what: str, species: str | None) -> tuple[dict, dict, dict]:
     if not isinstance(section, Mapping):
         raise ValueError(f"axes config: `{what}` must be a mapping of name -> {{ingredients: ...}}.")
     blocks: dict[str, list[Ingredient]] = {}
@@ -462,26 +461,9 @@ class IngredientResult:
     reasons: dict = field(default_factory=dict)  # sample -> reason for NaN
 
 
-def _reference_adjusted(values: np.ndarray, ctx: CellContext) -> np.ndarray:
-    """Subtract per fine cell type the median over the reference donors' cells of that type."""
-    out = values.copy()
-    in_ref = ctx.sample.isin(ctx.reference).to_numpy()
-    types = ctx.cell_type.astype(str).to_numpy()
-    for t in np.unique(types):
-        is_t = types == t
-        pool = values[is_t & in_ref]
-        pool = pool[np.isfinite(pool)]
-        if pool.size == 0:
-            pool = values[is_t]
-            pool = pool[np.isfinite(pool)]
-        if pool.size:
-            out[is_t] = values[is_t] - np.median(pool)
-    return out
-
-
-def _reference_quantile_exceeded(values: np.ndarray, ctx: CellContext, q: float) -> np.ndarray:
-    """1.0 where a cell's value exceeds the ``q`` quantile of the reference donors' cells of its type."""
-    out = np.full(values.shape, np.nan)
+def _reference_pools(values: np.ndarray, ctx: CellContext) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per fine cell type: its cell mask and the finite values of the reference donors' cells of that
+    type (all its cells when no reference donor has one); types without any finite value are skipped."""
     in_ref = ctx.sample.isin(ctx.reference).to_numpy()
     types = ctx.cell_type.astype(str).to_numpy()
     finite = np.isfinite(values)
@@ -491,8 +473,24 @@ def _reference_quantile_exceeded(values: np.ndarray, ctx: CellContext, q: float)
         if pool.size == 0:
             pool = values[is_t & finite]
         if pool.size:
-            sel = is_t & finite
-            out[sel] = (values[sel] > np.quantile(pool, q)).astype(float)
+            yield is_t, pool
+
+
+def _reference_adjusted(values: np.ndarray, ctx: CellContext) -> np.ndarray:
+    """Subtract per fine cell type the median over the reference donors' cells of that type."""
+    out = values.copy()
+    for is_t, pool in _reference_pools(values, ctx):
+        out[is_t] = values[is_t] - np.median(pool)
+    return out
+
+
+def _reference_quantile_exceeded(values: np.ndarray, ctx: CellContext, q: float) -> np.ndarray:
+    """1.0 where a cell's value exceeds the ``q`` quantile of the reference donors' cells of its type."""
+    out = np.full(values.shape, np.nan)
+    finite = np.isfinite(values)
+    for is_t, pool in _reference_pools(values, ctx):
+        sel = is_t & finite
+        out[sel] = (values[sel] > np.quantile(pool, q)).astype(float)
     return out
 
 

@@ -105,9 +105,9 @@ def _per_cell_scores(
     collection: Any,
 ) -> pd.DataFrame:
     if score_key is not None:
-        scores = check_score_table(adata, score_key, sets=needed)
-        check_no_infinite(scores[needed].astype(float), name=f"`adata.obsm[{score_key!r}]`")
-        return scores[needed].astype(float)
+        scores = check_score_table(adata, score_key, sets=needed)[needed].astype(float)
+        check_no_infinite(scores, name=f"`adata.obsm[{score_key!r}]`")
+        return scores
     gene_sets = {name: list(collection[name].genes) for name in needed}
     scores = score(adata, gene_sets, method=method, layer=layer, species=species, inplace=False)
     return pd.DataFrame(scores, index=adata.obs_names).reindex(columns=needed).astype(float)

@@ -149,13 +149,13 @@ def multihit_profile(
         title += f": {row['apoptosis_context'].replace('_', ' ')}"
     if "histology" in table.columns:
         title += f" ({str(row['histology']).replace('_', ' ')})"
+    color = CONTEXT_COLORS.get(str(row.get("apoptosis_context", "")), "#777777")
     if kind == "bar":
         columns = list(AXES) + (["germ_apoptosis"] if "germ_apoptosis" in table.columns else [])
         _check_columns(table, columns)
         values = row[columns].astype(float)
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 3))
-        color = CONTEXT_COLORS.get(str(row.get("apoptosis_context", "")), "#777777")
         x = np.arange(len(columns))
         ax.bar(x, np.nan_to_num(values.to_numpy()), color=[color if np.isfinite(v) else "#DDDDDD" for v in values])
         for xi, v in zip(x, values):
@@ -176,7 +176,6 @@ def multihit_profile(
             raise ValueError("kind='radar' needs a polar axes: plt.subplots(subplot_kw={'projection': 'polar'}).")
         closed = np.append(np.nan_to_num(values), np.nan_to_num(values[:1]))
         ang = np.append(angles, angles[:1])
-        color = CONTEXT_COLORS.get(str(row.get("apoptosis_context", "")), "#777777")
         ax.plot(ang, closed, color=color)
         ax.fill(ang, closed, color=color, alpha=0.25)
         if threshold is not None:
