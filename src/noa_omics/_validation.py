@@ -172,3 +172,10 @@ def check_score_table(adata: AnnData, score_key: str, *, sets: Iterable[str] | N
                 "score them with `noa.tl.score(adata, gene_sets=...)`."
             )
     return table
+
+
+def check_positive_int(value: Any, *, name: str) -> int:
+    """Return ``value`` as an ``int`` after checking it is an integer >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return int(value)

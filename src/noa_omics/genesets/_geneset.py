@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,7 @@ class GeneSet:
             )
         if not genes:
             raise ValueError(f"gene set {self.name!r} is empty; give it at least one gene.")
-        dup = sorted({g for g in genes if genes.count(g) > 1})
+        dup = duplicates(genes)
         if dup:
             raise ValueError(f"gene set {self.name!r} lists genes more than once: {dup}; remove the duplicates.")
         if self.category is not None and self.category not in GENESET_CATEGORIES:
@@ -98,6 +99,11 @@ class GeneSet:
 
     def __len__(self) -> int:
         return len(self.genes)
+
+
+def duplicates(genes: Iterable[str]) -> list[str]:
+    """The genes listed more than once, sorted."""
+    return sorted(g for g, n in Counter(genes).items() if n > 1)
 
 
 def _as_selection(value: str | Iterable[str] | None, *, name: str) -> frozenset[str] | None:

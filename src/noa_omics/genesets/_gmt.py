@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .._validation import check_species
-from ._geneset import CUSTOM_VERSION, GeneSet, GeneSetCollection
+from ._geneset import CUSTOM_VERSION, GeneSet, GeneSetCollection, duplicates
 
 
 def _clean(text: str) -> str:
@@ -82,7 +82,7 @@ def read_gmt(path: str | os.PathLike, *, species: str | None = None) -> GeneSetC
                 f"{path}, line {lineno}: duplicated gene-set name {name!r} (first seen on line "
                 f"{first_line[name]}); gene-set names must be unique."
             )
-        dups = sorted({g for g in genes if genes.count(g) > 1})
+        dups = duplicates(genes)
         if dups:
             raise ValueError(
                 f"{path}, line {lineno}: gene set {name!r} lists genes more than once: {dups}; remove the duplicates."

@@ -255,9 +255,7 @@ def _bits(values: np.ndarray) -> np.ndarray:
 
 
 def _score_block(block, plan: AUCellPlan, parallel: bool) -> np.ndarray:
-    block = block if sp.issparse(block) else sp.csr_matrix(block)
-    if block.dtype not in (np.float32, np.float64) and not np.issubdtype(block.dtype, np.integer):
-        block = block.astype(np.float64)
+    block = block if sp.issparse(block) else sp.csr_matrix(block)  # as_block: float32/float64/integer
     out = np.empty((block.shape[0], plan.max_auc.size))
     if block.shape[0] == 0:
         return out

@@ -277,19 +277,6 @@ def lower_bound(arr, n, x):
     return lo
 
 
-@nb.njit(cache=True)
-def upper_bound(arr, start, n, x):
-    """Number of the ``n`` ascending values ``arr[start:start+n]`` that are ``<= x``."""
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if arr[start + mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 #: Up to this many distinct set values in a cell, counts use one vectorised pass per value;
 #: above, one pass with a binary search per value of the row.
 SIMD_CLASSES = 48

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._validation import check_adata, check_unique_names
+from .._validation import check_adata, check_positive_int, check_unique_names
 from ._base import Context
 from ._matrix import compute_stats, negative_message, nonfinite_message, resolve_matrix, score_pass
 from ._registry import get_method
@@ -112,9 +112,9 @@ def score(
     """
     check_adata(adata, min_obs=1, min_vars=1)
     meta = get_method(method)
-    min_genes = _check_positive_int(min_genes, "min_genes")
+    min_genes = check_positive_int(min_genes, name="min_genes")
     if chunk_size is not None:
-        chunk_size = _check_positive_int(chunk_size, "chunk_size")
+        chunk_size = check_positive_int(chunk_size, name="chunk_size")
     random_state = _check_random_state(random_state)
     if key_added is not None and (not isinstance(key_added, str) or not key_added):
         raise ValueError(f"`key_added` must be a non-empty string or None, got {key_added!r}.")
@@ -138,7 +138,7 @@ def score(
             usable = meta.usable_genes(stats, params)
             missing = {n: missing[n] + [names[g] for g in idx if not usable[g]] for n, idx in zip(set_names, indices)}
             indices = [idx[usable[idx]] for idx in indices]
-    _require_a_set(set_names, indices, min_genes, names, source, resolved)
+            _require_a_set(set_names, indices, min_genes, names, source, resolved)
     kept = _drop_small_sets(set_names, indices, min_genes)
 
     ctx = Context(
@@ -167,7 +167,7 @@ def score(
             "species": resolved.species,
             "genes_used": {name: [names[g] for g in idx] for name, idx in zip(set_names, indices)},
             "genes_missing": {name: list(missing[name]) for name in set_names},
-            "sets_dropped": [set_names[i] for i in range(len(set_names)) if i not in set(kept)],
+            "sets_dropped": [name for name, idx in zip(set_names, indices) if idx.size < min_genes],
         }
     return result
 
@@ -183,7 +183,7 @@ def _require_a_set(set_names, indices, min_genes, names, source, resolved) -> No
 def _drop_small_sets(set_names: list[str], indices: list[np.ndarray], min_genes: int) -> list[int]:
     """Positions of the sets with at least ``min_genes`` genes; one warning lists the others."""
     kept = [i for i, idx in enumerate(indices) if idx.size >= min_genes]
-    dropped = [f"{set_names[i]!r} ({indices[i].size})" for i in range(len(indices)) if i not in set(kept)]
+    dropped = [f"{name!r} ({idx.size})" for name, idx in zip(set_names, indices) if idx.size < min_genes]
     if dropped:
         warnings.warn(
             f"{len(dropped)} gene set(s) have fewer than min_genes={min_genes} usable genes in the data and "
@@ -192,12 +192,6 @@ def _drop_small_sets(set_names: list[str], indices: list[np.ndarray], min_genes:
             stacklevel=3,
         )
     return kept
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _check_random_state(value: Any) -> int | None:

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import check_positive_int
 from ._base import Context, MethodMeta, membership, unknown_params
 from ._linear import LinearPlan, score_linear_block
 
@@ -56,9 +57,7 @@ def _check_params(params: dict[str, Any], n_vars: int) -> dict[str, Any]:
     unknown_params(params, _DEFAULTS, "score_genes")
     out = {**_DEFAULTS, **params}
     for key in ("ctrl_size", "n_bins"):
-        if not isinstance(out[key], (int, np.integer)) or isinstance(out[key], bool) or out[key] < 1:
-            raise ValueError(f"`{key}` must be a positive integer, got {out[key]!r}.")
-        out[key] = int(out[key])
+        out[key] = check_positive_int(out[key], name=key)
     if out["n_bins"] < 2:
         raise ValueError(f"`n_bins` must be at least 2, got {out['n_bins']}.")
     out["ctrl_as_ref"] = bool(out["ctrl_as_ref"])

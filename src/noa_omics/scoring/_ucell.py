@@ -36,6 +36,7 @@ import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_positive_int
 from ._base import Context, MethodMeta, membership, unknown_params
 from ._kernels import class_counts, row_blocks, twins
 
@@ -108,10 +109,7 @@ _ucell_rows_par, _ucell_rows_ser = twins(_ucell_rows)
 def _check_params(params: dict[str, Any], n_vars: int) -> dict[str, Any]:
     unknown_params(params, _DEFAULTS, "ucell")
     out = {**_DEFAULTS, **params}
-    max_rank = out["max_rank"]
-    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
-        raise ValueError(f"`max_rank` must be a positive integer, got {max_rank!r}.")
-    out["max_rank"] = int(max_rank)
+    out["max_rank"] = check_positive_int(out["max_rank"], name="max_rank")
     return out
 
 
