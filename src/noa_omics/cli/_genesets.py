@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import enum
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import typer
@@ -33,11 +31,13 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def _load(species: Species):
+def _load(species: Species, category: str | None = None):
+    """The library for ``species``, restricted to ``category`` when given."""
     from ..genesets import load
 
     try:
-        return load(species.value)
+        collection = load(species.value)
+        return collection if category is None else collection.filter(category=category)
     except (ValueError, FileNotFoundError) as err:
         _fail(str(err))
 
@@ -53,12 +53,7 @@ def list_sets(
     category: str = typer.Option(None, "--category", "-c", help="Only this category."),
 ) -> None:
     """Table of the gene sets (name, category, axis, direction, number of genes)."""
-    collection = _load(species)
-    if category is not None:
-        try:
-            collection = collection.filter(category=category)
-        except ValueError as err:
-            _fail(str(err))
+    collection = _load(species, category)
     table = Table(title=f"noa-omics gene sets {collection.version} ({collection.species}, {len(collection)} sets)")
     for column in ("name", "category", "axis", "direction", "n_genes"):
         table.add_column(column, justify="right" if column == "n_genes" else "left")
@@ -106,12 +101,7 @@ def export(
     category: str = typer.Option(None, "--category", "-c", help="Only this category."),
 ) -> None:
     """Export the library as GMT or as a decoupler network table (tab-separated)."""
-    collection = _load(species)
-    if category is not None:
-        try:
-            collection = collection.filter(category=category)
-        except ValueError as err:
-            _fail(str(err))
+    collection = _load(species, category)
     if not out.parent.exists():
         _fail(f"output folder {str(out.parent)!r} does not exist; create it first.")
     if out.is_dir():
@@ -119,12 +109,7 @@ def export(
     if fmt is ExportFormat.gmt:
         collection.to_gmt(out)
     else:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        try:
-            collection.to_network().to_csv(tmp, sep="\t", index=False)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        from ..pipeline._io import write_text
+
+        write_text(out, collection.to_network().to_csv(sep="\t", index=False))
     typer.echo(f"wrote {len(collection)} gene sets ({collection.species}, {fmt.value}) to {out}")

@@ -7,7 +7,6 @@ one ``noa-omics: error: ...`` line on stderr, a non-zero exit and no partial out
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import typer
 
 from .._version import __version__
 from ._errors import STATE, handle_errors, quiet_libraries
+from ._genesets import app as _genesets_app
 
 app = typer.Typer(
     name="noa-omics",
@@ -26,10 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-if importlib.util.find_spec("noa_omics.cli._genesets") is not None:
-    from ._genesets import app as _genesets_app
-
-    app.add_typer(_genesets_app, name="genesets", help="List, show and export the curated gene sets.")
+app.add_typer(_genesets_app, name="genesets", help="List, show and export the curated gene sets.")
 
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Show library warnings and full tracebacks on error.")
 
@@ -82,7 +79,7 @@ class _RichProgress:
         self.progress.console.print(f"[green]done[/green] {name:<9} {seconds:6.1f} s")
 
 
-def _run(cfg, verbose: bool) -> Path:  # noqa: ANN001 - PipelineConfig, imported lazily
+def _run(cfg) -> Path:  # noqa: ANN001 - PipelineConfig, imported lazily
     from ..pipeline import enabled_stages, run_pipeline, validate_inputs
 
     validate_inputs(cfg)
@@ -106,7 +103,7 @@ def demo(
     quiet_libraries(verbose or STATE["verbose"])
     from ..pipeline import demo_config
 
-    _run(demo_config(out, seed=seed, n_cells=n_cells, quick=quick), verbose)
+    _run(demo_config(out, seed=seed, n_cells=n_cells, quick=quick))
 
 
 @app.command()
@@ -123,7 +120,7 @@ def run(
     cfg = load_config(config)
     if out is not None:
         cfg.output = str(out)
-    _run(cfg, verbose)
+    _run(cfg)
 
 
 @app.command()

@@ -634,8 +634,7 @@ def demo_spatial_for_donors(donors: pd.DataFrame, seed: int = 0, **kwargs: Any) 
         adata.obs[column] = pd.Categorical(by_section, categories=ids)
     adata.obs["condition"] = pd.Categorical(by_section.map(condition_of))
     tubules = adata.uns["demo_spatial"]["tubules"]
-    if "sample" in tubules.columns:
-        tubules["donor"] = tubules["sample"].astype(str).map(rename)
-        tubules["condition"] = tubules["donor"].map(condition_of)
-        tubules["sample"] = tubules["donor"]
+    tubules["donor"] = tubules["sample"].astype(str).map(rename)
+    tubules["condition"] = tubules["donor"].map(condition_of)
+    tubules["sample"] = tubules["donor"]
     return adata

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .._validation import check_species
-from .._vocabulary import CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES
+from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES
 from ._donors import DonorSpec, default_cohort
 from ._programmes import (
     AZF_REGIONS,
@@ -485,7 +485,7 @@ def demo_testis(
     obs["histology"] = pd.Categorical(obs["histology"])
     obs["truth_cell_type"] = pd.Categorical(obs["truth_cell_type"], categories=list(CELL_TYPES))
     obs["truth_cell_class"] = pd.Categorical(
-        obs["truth_cell_class"], categories=list(dict.fromkeys(CELL_TYPE_TO_CLASS.values()))
+        obs["truth_cell_class"], categories=list(CELL_CLASSES)
     )
     obs["truth_apoptosis"] = obs["truth_apoptosis"].astype(bool)
     obs["truth_pseudotime"] = obs["truth_pseudotime"].astype(float)

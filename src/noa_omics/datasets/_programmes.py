@@ -54,7 +54,7 @@ _MITO_HUMAN: tuple[str, ...] = (
 )
 
 
-def _mouse_symbol(human: str) -> str | None:
+def _mouse_symbol(human: str) -> str:
     """Mouse style (capitalised) of a housekeeping/mitochondrial symbol; background genes only."""
     if human.startswith("MT-"):
         return "mt-" + human[3:].capitalize()
@@ -65,14 +65,14 @@ def housekeeping(species: str) -> tuple[str, ...]:
     """Real housekeeping and ribosomal symbols used as high-abundance background genes."""
     if species == "human":
         return _HOUSEKEEPING_HUMAN
-    return tuple(m for g in _HOUSEKEEPING_HUMAN if (m := _mouse_symbol(g)) is not None)
+    return tuple(_mouse_symbol(g) for g in _HOUSEKEEPING_HUMAN)
 
 
 def mitochondrial(species: str) -> tuple[str, ...]:
     """Mitochondrially encoded protein-coding genes (``MT-``/``mt-`` prefix), for QC."""
     if species == "human":
         return _MITO_HUMAN
-    return tuple(m for g in _MITO_HUMAN if (m := _mouse_symbol(g)) is not None)
+    return tuple(_mouse_symbol(g) for g in _MITO_HUMAN)
 
 
 def background_names(n: int, species: str) -> tuple[str, ...]:

@@ -20,7 +20,8 @@ import scipy.io
 import scipy.sparse as sp
 from anndata import AnnData
 
-from ._registry import FORMATS
+from .._vocabulary import SPECIES
+from ._registry import FORMATS, ORIENTATIONS
 
 _ENSEMBL = re.compile(r"^ENS[A-Z]{0,6}G\d{6,}(\.\d+)?$")
 _BARCODE = re.compile(r"[ACGTN]{8,}")
@@ -170,7 +171,7 @@ def _known_symbols() -> frozenset[str]:
     from ._programmes import housekeeping, load_programmes, mitochondrial
 
     known: set[str] = set()
-    for species in ("human", "mouse"):
+    for species in SPECIES:
         for genes in load_programmes(species).sets.values():
             known.update(genes)
         known.update(housekeeping(species))
@@ -312,7 +313,7 @@ def read(path: str | Path, format: str | None = None, *, orientation: str = "aut
     fmt = format or infer_format(path)
     if fmt not in READERS:
         raise ValueError(f"unknown format {fmt!r}; use one of {list(READERS)}.")
-    if orientation not in ("auto", "genes_x_cells", "cells_x_genes"):
+    if orientation not in ORIENTATIONS:
         raise ValueError(f"unknown orientation {orientation!r}; use 'auto', 'genes_x_cells' or 'cells_x_genes'.")
     reader = READERS[fmt]
     try:

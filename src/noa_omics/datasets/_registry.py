@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from .._vocabulary import SPECIES
+
 REGISTRY_FILE = "registry.yaml"
 FORMATS = ("10x_h5", "10x_mtx", "h5ad", "loom", "csv", "tsv", "dge_txt")
 TECHNOLOGIES = ("scRNA-seq", "snRNA-seq", "spatial")
@@ -64,7 +66,7 @@ def validate_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(entry))
     species = out["species"]
     species = [species] if isinstance(species, str) else list(species)
-    if not species or any(s not in ("human", "mouse") for s in species):
+    if not species or any(s not in SPECIES for s in species):
         _fail(name, f"`species` must be 'human', 'mouse' or a list of them, got {out['species']!r}.")
     out["species"] = species[0] if len(species) == 1 else species
     if out["technology"] not in TECHNOLOGIES:

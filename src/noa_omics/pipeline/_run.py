@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import _io, _steps
-from ._config import SCORING_METHODS, ConfigError, DemoSection, PipelineConfig, check_h5ad_file, validate_inputs
+from ._config import (
+    SCORING_METHODS,
+    ConfigError,
+    DemoSection,
+    PipelineConfig,
+    check_h5ad_file,
+    config_from_dict,
+    validate_inputs,
+)
 from ._stages import Workspace, enabled_stages
 
 
@@ -29,8 +37,6 @@ def demo_config(out: str | Path, *, seed: int = 0, n_cells: int | None = None, q
     if quick:
         cfg.demo.sections, cfg.demo.n_tubules = 2, 20
         cfg.enrichment.permutations = 100
-    from ._config import config_from_dict
-
     return config_from_dict(cfg.to_dict())
 
 

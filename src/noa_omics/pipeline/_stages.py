@@ -17,10 +17,11 @@ Results directory::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -109,6 +110,21 @@ class Workspace:
 
             self._adata[name] = ad.read_h5ad(self.path(ADATA_FILES[name]))
         return self._adata[name]
+
+    @contextlib.contextmanager
+    def peek_adata(self, name: str) -> Iterator[AnnData]:
+        """Read-only access to ``name``: the object in memory when this process made or loaded it,
+        else the file opened backed (matrix left on disk) and closed on exit."""
+        if name in self._adata:
+            yield self._adata[name]
+            return
+        import anndata as ad
+
+        adata = ad.read_h5ad(self.path(ADATA_FILES[name]), backed="r")
+        try:
+            yield adata
+        finally:
+            adata.file.close()
 
     def save_table(self, name: str, frame: pd.DataFrame) -> None:
         _io.write_csv(self.path(table_path(name)), frame)
@@ -388,13 +404,10 @@ def _input_records(cfg: PipelineConfig) -> list[dict[str, Any]]:
 
 
 def _summary(cfg: PipelineConfig, ws: Workspace) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    import anndata as ad
-
     summary: dict[str, Any] = {}
     libraries: list[dict[str, str]] = []
     if cfg.has_singlecell and ws.path(ADATA_FILES["results"]).is_file():
-        meta = ad.read_h5ad(ws.path(ADATA_FILES["results"]), backed="r")
-        try:
+        with ws.peek_adata("results") as meta:
             obs = meta.obs
             sc_cfg = cfg.singlecell
             summary["cells"] = int(meta.n_obs)
@@ -408,8 +421,6 @@ def _summary(cfg: PipelineConfig, ws: Workspace) -> tuple[dict[str, Any], list[d
             if info:
                 summary["species"] = str(info.get("species"))
                 libraries.append({"species": str(info.get("species")), "version": str(info.get("geneset_version"))})
-        finally:
-            meta.file.close()
     if cfg.has_spatial and ws.has_table("tubule_metrics"):
         tub = ws.load_table("tubule_metrics")
         summary["tubules"] = int(len(tub))

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .._validation import check_adata, check_obs_key
-from .._vocabulary import CELL_TYPE_TO_CLASS, CELL_TYPES
+from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES
 
 #: Key of ``adata.uns`` where the pipeline records its own parameters.
 PIPELINE_UNS_KEY = "noa_pipeline"
@@ -107,8 +107,7 @@ def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str
 
     check_adata(adata)
     if cell_type_key is None:
-        labels = tl.annotate_testis(adata, key_added=key_added)
-        labels = adata.obs[key_added]
+        tl.annotate_testis(adata, key_added=key_added)
     else:
         check_obs_key(adata, cell_type_key, what="cell-type column")
         labels = tl.harmonize_labels(adata.obs[cell_type_key])
@@ -116,7 +115,7 @@ def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str
                                 categories=list(CELL_TYPES))
         adata.obs[key_added] = labels
     classes = adata.obs[key_added].astype(str).map(lambda t: CELL_TYPE_TO_CLASS.get(t, "other"))
-    adata.obs["noa_cell_class"] = pd.Categorical(classes, categories=list(dict.fromkeys(CELL_TYPE_TO_CLASS.values())))
+    adata.obs["noa_cell_class"] = pd.Categorical(classes, categories=list(CELL_CLASSES))
     _record(adata, "annotate", {"cell_type_key": cell_type_key, "key_added": key_added})
     return adata.obs[key_added]
 

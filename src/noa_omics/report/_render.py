@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,23 +47,16 @@ def load_manifest(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(f"{str(path)!r} is not valid JSON ({err.msg}); re-run the pipeline.") from err
 
 
-def _figure_entries(results_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = [dict(e) for e in manifest.get("figures", []) if (results_dir / e["path"]).is_file()]
+def _entries(results_dir: Path, manifest: dict[str, Any], kind: str, suffix: str) -> list[dict[str, Any]]:
+    """The manifest's ``kind`` entries ("figures"/"tables") whose file exists, then any other
+    ``*suffix`` file of the ``kind`` folder (titled from its name)."""
+    entries = [dict(e) for e in manifest.get(kind, []) if (results_dir / e["path"]).is_file()]
     known = {e["path"] for e in entries}
-    for png in sorted((results_dir / "figures").glob("*.png")) if (results_dir / "figures").is_dir() else []:
-        rel = png.relative_to(results_dir).as_posix()
+    folder = results_dir / kind
+    for file in sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []:
+        rel = file.relative_to(results_dir).as_posix()
         if rel not in known:
-            entries.append({"path": rel, "title": png.stem.replace("_", " ").capitalize(), "caption": ""})
-    return entries
-
-
-def _table_entries(results_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = [dict(e) for e in manifest.get("tables", []) if (results_dir / e["path"]).is_file()]
-    known = {e["path"] for e in entries}
-    for csv in sorted((results_dir / "tables").glob("*.csv")) if (results_dir / "tables").is_dir() else []:
-        rel = csv.relative_to(results_dir).as_posix()
-        if rel not in known:
-            entries.append({"path": rel, "title": csv.stem.replace("_", " ").capitalize(), "caption": ""})
+            entries.append({"path": rel, "title": file.stem.replace("_", " ").capitalize(), "caption": ""})
     return entries
 
 
@@ -182,8 +173,8 @@ def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, An
     results_dir = Path(results_dir)
     if manifest is None:
         manifest = load_manifest(results_dir)
-    figures = _figure_entries(results_dir, manifest)
-    tables = _table_entries(results_dir, manifest)
+    figures = _entries(results_dir, manifest, "figures", ".png")
+    tables = _entries(results_dir, manifest, "tables", ".csv")
     summary = manifest.get("summary", {})
     summary_html = "\n".join(
         f"<div>{_esc(k.replace('_', ' '))}<b class=\"list\">{_esc(', '.join(map(str, v)))}</b></div>"
@@ -212,16 +203,6 @@ def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, An
 
 def write_report(results_dir: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Render :func:`render_report` and write it atomically to ``out``; returns the path."""
-    text = render_report(results_dir, **kwargs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return out
+    from ..pipeline._io import write_text  # the project's atomic writer (imported late: pipeline uses report)
+
+    return write_text(out, render_report(results_dir, **kwargs))

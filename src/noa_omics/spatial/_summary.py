@@ -125,10 +125,10 @@ def niche_summary(
     if "sample" not in metrics.columns:
         metrics = metrics.assign(sample=_sample_of_tubules(adata, metrics.index, tubule_key, sample_key))
 
-    samples = [name for name, _ in sections(adata, sample_key)]
+    sample_cells = sections(adata, sample_key)
+    samples = [name for name, _ in sample_cells]
     summary = pd.DataFrame(index=pd.Index(samples, name=sample_key))
-    sample_of_cell = adata.obs[sample_key].astype(str)
-    summary["n_cells"] = sample_of_cell.value_counts().reindex(samples).to_numpy()
+    summary["n_cells"] = [len(pos) for _, pos in sample_cells]
     grouped = metrics.groupby(metrics["sample"].astype(str), observed=True)
     summary["n_tubules"] = grouped.size().reindex(samples).fillna(0).astype(int).to_numpy()
     hist_counts = pd.crosstab(metrics["sample"].astype(str), metrics["histology"].astype(str))
@@ -149,7 +149,7 @@ def niche_summary(
     pairs = list(itertools.combinations_with_replacement(list(nhood_classes), 2))
     per_section = []
     n_sections = {}
-    for name, pos in sections(adata, sample_key):
+    for name, pos in sample_cells:
         sec_values = adata.obs[section_col].astype(str).to_numpy()[pos]
         secs = sorted(set(sec_values))
         n_sections[name] = len(secs)
