@@ -109,7 +109,7 @@ def export(
     if fmt is ExportFormat.gmt:
         collection.to_gmt(out)
     else:
-        from ..pipeline._io import write_text
+        from .._io import write_text
 
         write_text(out, collection.to_network().to_csv(sep="\t", index=False))
     typer.echo(f"wrote {len(collection)} gene sets ({collection.species}, {fmt.value}) to {out}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from types import MappingProxyType
 
 import pandas as pd
 
+from .._io import write_text
 from .._vocabulary import AXES, DIRECTIONS, GENESET_CATEGORIES, SPECIES
 
 #: Version string of collections that do not come from the curated library.
@@ -299,21 +299,4 @@ class GeneSetCollection(Mapping):
         """
         from ._gmt import format_gmt
 
-        return atomic_write_text(path, format_gmt(self))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    if not path.parent.exists():
-        raise FileNotFoundError(f"folder {str(path.parent)!r} does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+        return write_text(path, format_gmt(self), create_parent=False)

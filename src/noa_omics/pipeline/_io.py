@@ -1,8 +1,6 @@
-"""Atomic writes: a reader never sees a half-written result.
+"""Atomic writes of results: a reader never sees a half-written result.
 
-Files are written to a temporary file in the destination directory and moved into place
-with :func:`os.replace` (atomic on POSIX when source and destination share a file system).
-A results *directory* is built in a sibling staging directory ``DIR.tmp-XXXX`` and renamed
+Single files go through :mod:`noa_omics._io` (temporary file, then :func:`os.replace`). A results *directory* is built in a sibling staging directory ``DIR.tmp-XXXX`` and renamed
 to ``DIR`` only when every file in it is complete; on error the staging directory is
 removed, so a failed run leaves nothing behind.
 """
@@ -21,49 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from .._io import atomic_path, write_text  # noqa: F401  (write_text is re-exported for the pipeline)
+
 #: Name of the file that marks a directory as a complete noa-omics results directory.
 MANIFEST_NAME = "manifest.json"
-
-
-def _tmp_path(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it onto ``path`` on success.
-
-    The caller writes the complete file to the yielded path (any writer that takes a path:
-    ``AnnData.write_h5ad``, ``Figure.savefig``, ...). On an exception the temporary file is
-    removed and ``path`` is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return Path(path)
-
-
-def write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .._version import __version__
 from ._template import PAGE
+from .._io import write_text
 
 #: Rows shown per table in the report (the CSV file holds all rows).
 MAX_ROWS = 25
@@ -203,6 +204,5 @@ def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, An
 
 def write_report(results_dir: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Render :func:`render_report` and write it atomically to ``out``; returns the path."""
-    from ..pipeline._io import write_text  # the project's atomic writer (imported late: pipeline uses report)
 
     return write_text(out, render_report(results_dir, **kwargs))
