@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import pandas as pd
 from anndata import AnnData
 
@@ -179,3 +180,27 @@ def check_positive_int(value: Any, *, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def is_count_matrix(matrix: Any, *, n_check: int = 20_000, empty: bool = False) -> bool:
+    """Whether ``matrix`` looks like raw counts: its sampled non-zero values are non-negative integers.
+
+    Samples the first ``n_check`` stored values of a sparse matrix, or the non-zero values of the
+    first 200 rows of a dense, dask or backed one. Values within ``1e-6`` (relative) of an integer
+    count as integers, so float32 counts qualify while log-normalised values do not. ``empty`` is the
+    answer when no non-zero value is found (an all-zero matrix).
+    """
+    if sp.issparse(matrix):
+        values = np.asarray(matrix.data[:n_check])
+    else:
+        block = matrix[: min(matrix.shape[0], 200)]
+        if hasattr(block, "compute"):
+            block = block.compute()
+        values = np.asarray(block.data if sp.issparse(block) else block).ravel()
+    values = values[values != 0][:n_check]
+    if values.size == 0:
+        return empty
+    if not np.isfinite(values).all():
+        return False
+    rounded = np.round(values)
+    return bool(np.all(values >= 0) and np.all(np.abs(values - rounded) <= 1e-6 * np.maximum(1.0, np.abs(values))))

@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import _preview, check_frame_columns, check_no_infinite, check_obs_key, check_score_table
+from .._validation import _preview, check_frame_columns, check_no_infinite, check_obs_key, check_score_table, is_count_matrix
 
 #: obsm key preferred when a value is found in several score tables.
 DEFAULT_SCORE_KEY = "noa_score_genes"
@@ -115,14 +115,12 @@ def expression_matrix(adata: AnnData, layer: str | None) -> Any:
     return adata.layers[layer]
 
 
-def looks_like_counts(matrix: Any, *, n_check: int = 20_000) -> bool:
-    """True when the (sampled) non-zero values are non-negative integers, i.e. raw counts."""
-    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix).ravel()
-    values = np.asarray(values[:n_check] if len(values) > n_check else values)
-    values = values[values != 0]
-    if values.size == 0:
-        return True
-    return bool(np.all(values >= 0) and np.all(np.equal(np.mod(values, 1), 0)))
+def looks_like_counts(matrix: Any) -> bool:
+    """True when ``matrix`` holds raw counts (see :func:`noa_omics._validation.is_count_matrix`).
+
+    An all-zero matrix counts as counts: normalising it is harmless and keeps it all-zero.
+    """
+    return is_count_matrix(matrix, empty=True)
 
 
 def log_normalized_view(adata: AnnData, layer: str | None = None, *, target_sum: float = 1e4) -> tuple[AnnData, bool]:

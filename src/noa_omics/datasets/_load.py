@@ -13,9 +13,9 @@ from urllib.parse import urlparse
 import anndata
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 
+from .._validation import is_count_matrix
 from .._vocabulary import CELL_TYPES
 from ._readers import SYMBOL_COLUMNS, _ENSEMBL, _READ_ERRORS, read
 from ._registry import get_entry
@@ -105,23 +105,17 @@ def _symbols_as_var_names(adata: AnnData, notes: list[str]) -> None:
     notes.append("var_names are Ensembl ids and no symbol column was found; gene-set scoring needs symbols.")
 
 
-def _is_integer(X: Any) -> bool:
-    data = X.data if sp.issparse(X) else np.asarray(X)
-    sample = data[: min(data.size, 200_000)] if data.ndim == 1 else data.ravel()[:200_000]
-    return bool(sample.size == 0 or (np.all(sample >= 0) and np.allclose(sample, np.round(sample))))
-
-
 def _set_counts(adata: AnnData, entry: dict[str, Any], notes: list[str]) -> None:
     if entry["value_type"] != "counts":
         adata.layers[entry["value_type"]] = adata.X.copy()
         notes.append(f"values are {entry['value_type']}, not counts: no layers['counts'] (count-based methods do not apply).")
         return
     raw = adata.raw
-    if raw is not None and not _is_integer(adata.X) and _is_integer(raw.X) and adata.var_names.isin(raw.var_names).all():
+    if raw is not None and not is_count_matrix(adata.X, empty=True) and is_count_matrix(raw.X, empty=True) and adata.var_names.isin(raw.var_names).all():
         adata.layers["counts"] = raw[:, adata.var_names].X.copy()
         notes.append("counts taken from .raw.X (X holds normalised values).")
         return
-    if not _is_integer(adata.X):
+    if not is_count_matrix(adata.X, empty=True):
         notes.append("X is not integer-valued although the registry says counts; layers['counts'] holds X as is.")
     adata.layers["counts"] = adata.X.copy()
 

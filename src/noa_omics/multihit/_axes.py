@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 from scipy import sparse
 
+from .._validation import is_count_matrix
 from .._vocabulary import AXES, CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES
 
 DEFAULT_AXES_PATH = Path(__file__).with_name("axes.yaml")
@@ -396,18 +397,6 @@ def _row_sums(matrix: Any) -> np.ndarray:
     return np.asarray(sums, dtype=float).ravel()
 
 
-def _looks_like_counts(matrix: Any) -> bool:
-    sample = matrix[: min(matrix.shape[0], 200)]
-    if sparse.issparse(sample):
-        data = sample.data
-    else:
-        if hasattr(sample, "compute"):
-            sample = sample.compute()
-        data = np.asarray(sample).ravel()
-    data = data[data != 0]
-    return data.size > 0 and bool(np.all(data >= 0) and np.allclose(data, np.round(data)))
-
-
 def gene_expression(adata: Any, gene: str, *, layer: str | None = None, normalise: bool = True) -> np.ndarray | None:
     r"""Per-cell expression of one gene, log-normalised when the matrix holds raw counts.
 
@@ -421,7 +410,7 @@ def gene_expression(adata: Any, gene: str, *, layer: str | None = None, normalis
     matrix = adata.layers[layer] if layer is not None else adata.X
     j = int(adata.var_names.get_loc(gene))
     values = _column(matrix, j)
-    if normalise and _looks_like_counts(matrix):
+    if normalise and is_count_matrix(matrix, empty=False):
         totals = _row_sums(matrix)
         totals[totals == 0] = 1.0
         values = np.log1p(values / totals * 1e4)

@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import check_adata, check_obs_key
+from .._validation import check_adata, check_obs_key, is_count_matrix
 from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES
 
 #: Key of ``adata.uns`` where the pipeline records its own parameters.
@@ -40,16 +40,9 @@ def _record(adata: AnnData, step: str, params: dict[str, Any]) -> None:
     adata.uns[PIPELINE_UNS_KEY] = uns
 
 
-def looks_like_counts(matrix: Any, *, n_check: int = 2000) -> bool:
-    """True when the first non-zero values of ``matrix`` are non-negative integers (raw counts)."""
-    if sp.issparse(matrix):
-        values = np.asarray(matrix.data[:n_check])
-    else:
-        arr = np.asarray(matrix[: min(matrix.shape[0], 200)])
-        values = arr[arr != 0][:n_check]
-    if values.size == 0:
-        return False
-    return bool(np.all(values >= 0) and np.allclose(values, np.round(values)))
+def looks_like_counts(matrix: Any) -> bool:
+    """True when ``matrix`` holds raw counts (see :func:`noa_omics._validation.is_count_matrix`); False when all zero."""
+    return is_count_matrix(matrix, empty=False)
 
 
 def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", target_sum: float = 1e4) -> AnnData:
