@@ -76,18 +76,6 @@ def check_in(value: Any, allowed: Sequence[Any], *, name: str) -> Any:
     return value
 
 
-def check_unique_var_names(adata: AnnData, *, column: str | None = None) -> None:
-    """Refuse duplicated gene identifiers (they make gene lookups ambiguous)."""
-    names = adata.var_names if column is None else pd.Index(adata.var[column].astype(str))
-    if not names.is_unique:
-        dup = names[names.duplicated()].unique()
-        where = "`adata.var_names`" if column is None else f"`adata.var[{column!r}]`"
-        raise ValueError(
-            f"{where} contains {len(dup)} duplicated gene name(s), e.g. {list(dup[:5])}; "
-            "run `adata.var_names_make_unique()` or aggregate duplicates before scoring."
-        )
-
-
 def check_finite_array(values: np.ndarray, *, name: str) -> None:
     """Refuse NaN/inf in a numeric array."""
     arr = np.asarray(values)

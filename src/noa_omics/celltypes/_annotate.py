@@ -49,7 +49,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from .._validation import _preview, check_adata, check_obs_key, check_species
-from .._vocabulary import CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES
+from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES
 from ._utils import expression_matrix, log_normalized_view
 
 MARKER_PREFIX = "marker_"
@@ -318,7 +318,7 @@ def annotate_testis(
     if inplace:
         adata.obs[key_added] = result
         adata.obs[class_key] = pd.Categorical(
-            [CELL_TYPE_TO_CLASS[t] for t in called], categories=list(dict.fromkeys(CELL_TYPE_TO_CLASS.values()))
+            [CELL_TYPE_TO_CLASS[t] for t in called], categories=list(CELL_CLASSES)
         )
         adata.obs[f"{key_added}_confidence"] = confidence
         adata.obs[f"{key_added}_germ_position"] = position

@@ -41,7 +41,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import check_species
+from .._validation import check_positive_int, check_species
 from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES
 from ._donors import DonorSpec, default_cohort
 from ._programmes import (
@@ -446,8 +446,7 @@ def demo_testis(
     species = check_species(species, allow_none=False)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
-    if isinstance(n_cells, bool) or not isinstance(n_cells, (int, np.integer)) or n_cells < 1:
-        raise ValueError(f"`n_cells` must be a positive integer, got {n_cells!r}.")
+    n_cells = check_positive_int(n_cells, name="n_cells")
     if donors is None:
         specs = default_cohort()
     else:

@@ -11,6 +11,7 @@ from anndata import AnnData
 
 from .._validation import _preview, check_adata, check_frame_columns, check_obs_key, check_spatial
 from .._vocabulary import CELL_TYPES, HISTOLOGIES
+from ..spatial._utils import check_tubule_key
 from ._utils import HISTOLOGY_COLORS
 from ._utils import finish as _finish
 
@@ -88,11 +89,7 @@ def tubules(
 
     check_adata(adata, min_vars=0)
     coords = check_spatial(adata, spatial_key)
-    if tubule_key not in adata.obs.columns:
-        raise KeyError(
-            f"tubule column {tubule_key!r} not found in `adata.obs`; run "
-            "`noa.spatial.assign_tubules(adata)` first."
-        )
+    check_tubule_key(adata, tubule_key)
     keep = np.ones(adata.n_obs, dtype=bool)
     if sample_key is not None:
         check_obs_key(adata, sample_key, what="sample column")

@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 
 from .._validation import check_adata, check_no_infinite, check_obs_key, check_score_table, check_spatial
 from .._vocabulary import GERM_STAGES, HISTOLOGIES
-from ._utils import cell_types
+from ._utils import cell_types, check_tubule_key
 
 __all__ = ["tubule_metrics", "NCI_WEIGHTS"]
 
@@ -182,11 +182,7 @@ def tubule_metrics(
     1.0
     """
     check_adata(adata, min_vars=0)
-    if tubule_key not in adata.obs.columns:
-        raise KeyError(
-            f"tubule column {tubule_key!r} not found in `adata.obs`; run "
-            f"`noa.spatial.assign_tubules(adata, key_added={tubule_key!r})` first."
-        )
+    check_tubule_key(adata, tubule_key)
     types = cell_types(adata, cell_type_key)
     coords = check_spatial(adata, spatial_key)
     for key in obs_keys:

@@ -18,6 +18,15 @@ EPITHELIAL_TYPES: tuple[str, ...] = GERM_STAGES + ("sertoli",)
 WALL_TYPES: tuple[str, ...] = ("peritubular_myoid",)
 
 
+def check_tubule_key(adata: AnnData, tubule_key: str) -> None:
+    """Refuse a missing tubule column with the fix (run :func:`~noa_omics.spatial.assign_tubules`)."""
+    if tubule_key not in adata.obs.columns:
+        raise KeyError(
+            f"tubule column {tubule_key!r} not found in `adata.obs`; run "
+            f"`noa.spatial.assign_tubules(adata, key_added={tubule_key!r})` first."
+        )
+
+
 def cell_types(adata: AnnData, cell_type_key: str) -> np.ndarray:
     """Cell-type labels as an object array of str (NA -> ``""``) after checking the column."""
     check_obs_key(adata, cell_type_key, what="cell-type column")
