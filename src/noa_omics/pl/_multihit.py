@@ -114,7 +114,7 @@ def multihit_profile(
     sample: str,
     *,
     kind: str = "bar",
-    threshold: float | None = 2.0,
+    threshold: float | None = 3.0,
     ax: Axes | None = None,
     show: bool | None = None,
     save: str | None = None,
