@@ -15,12 +15,24 @@ import scipy.sparse as sp
 import pandas as pd
 from anndata import AnnData
 
+from ._stream import is_streamed
 from ._vocabulary import SPECIES
 
 
-def check_adata(adata: Any, *, name: str = "adata", min_obs: int = 1, min_vars: int = 1) -> AnnData:
-    """Check that ``adata`` is an AnnData with at least ``min_obs`` cells and ``min_vars`` genes."""
-    if not isinstance(adata, AnnData):
+def check_adata(
+    adata: Any, *, name: str = "adata", min_obs: int = 1, min_vars: int = 1, allow_streamed: bool = False
+) -> AnnData:
+    """Check that ``adata`` is an AnnData with at least ``min_obs`` cells and ``min_vars`` genes.
+
+    ``allow_streamed=True`` also accepts a :class:`~noa_omics._stream.StreamedCells` view (functions
+    that stream cells in row blocks, like scoring).
+    """
+    if is_streamed(adata) and not allow_streamed:
+        raise TypeError(
+            f"`{name}` is a streamed view ({type(adata).__name__}); this step needs the cells in memory: "
+            "materialise the genes it reads with `.to_anndata(genes=...)` first (see docs/census.md)."
+        )
+    if not isinstance(adata, AnnData) and not is_streamed(adata):
         raise TypeError(
             f"`{name}` must be an AnnData object, got {type(adata).__name__}; "
             "read your file with `anndata.read_h5ad(path)` first."

@@ -3,11 +3,14 @@
 - :func:`demo_testis`: simulated single-cell cohort with planted ground truth (:class:`DonorSpec`,
   :func:`default_cohort`).
 - :func:`demo_spatial`: simulated spatial data (seminiferous tubules) with truth columns.
+- :func:`open_soma`, :func:`census_testis`: a TileDB-SOMA experiment or the CELLxGENE Census testis
+  query as a streamed view (:class:`SomaCells`) that scoring reads in row blocks.
 - :func:`registry`, :func:`load`: public testis datasets (YAML registry, pooch download cache,
   readers for 10x h5/mtx, h5ad, loom and text tables, label harmonisation); :func:`read` reads one
   local file.
 """
 
+from ._census import SomaCells, census_filter, census_testis, open_soma
 from ._demo_testis import demo_testis
 from ._donors import ApoptosisSpec, DonorSpec, Hits, default_cohort
 from ._load import cache_path, load
@@ -17,6 +20,10 @@ from ._demo_spatial import demo_spatial, demo_spatial_for_donors
 
 __all__ = [
     "ApoptosisSpec",
+    "SomaCells",
+    "census_filter",
+    "census_testis",
+    "open_soma",
     "DonorSpec",
     "Hits",
     "cache_path",

@@ -150,6 +150,7 @@ def as_block(block: Any) -> Any:
 
 def _rows_per_block(src: MatrixSource, chunk_size: int | None) -> int:
     n_obs, n_vars = src.shape
+    chunk_size = chunk_size or getattr(src.x, "preferred_chunk_size", None)  # streamed views
     if chunk_size is not None:
         return chunk_size
     if src.kind == "dense" or (src.kind == "backed" and not _backed_sparse(src.x)):

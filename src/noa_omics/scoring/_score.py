@@ -53,7 +53,8 @@ def score(
     ----------
     adata
         Cells x genes. ``X``/layers may be dense, CSR/CSC, backed (``read_h5ad(..., backed="r")``)
-        or dask arrays; backed and dask data are read in row blocks of ``chunk_size`` cells. With a
+        or dask arrays; backed and dask data are read in row blocks of ``chunk_size`` cells, and so
+        is a streamed view of a TileDB-SOMA experiment (:func:`noa.datasets.open_soma`). With a
         ``dask.distributed`` client active, dask data are scored on its workers.
     gene_sets
         None (the curated library for ``species``), a :class:`~noa_omics.genesets.GeneSetCollection`,
@@ -110,7 +111,7 @@ def score(
     >>> adata = noa.datasets.demo_testis()  # doctest: +SKIP
     >>> noa.tl.score(adata, {"stress": ["HSPA1A", "HSPA1B", "DNAJB1"]}, method="ucell")  # doctest: +SKIP
     """
-    check_adata(adata, min_obs=1, min_vars=1)
+    check_adata(adata, min_obs=1, min_vars=1, allow_streamed=True)
     meta = get_method(method)
     min_genes = check_positive_int(min_genes, name="min_genes")
     if chunk_size is not None:
