@@ -211,3 +211,43 @@ def test_census_testis_uses_the_census_experiment(monkeypatch, experiment):
     assert calls["version"] == "2025-01-30"
     assert cells.uns["noa_census"]["obs_value_filter"] == "tissue_general == 'testis' and disease == 'normal'"
     assert (cells.obs["disease"] == "normal").all() and cells.n_obs > 0
+
+
+@pytest.fixture(scope="module")
+def big_experiment(tmp_path_factory, demo):
+    """200,000 cells over the demo's genes (about 40 detected genes per cell), written block by block."""
+    from soma_utils import random_count_blocks, write_experiment  # tests/datasets is on sys.path
+
+    n_obs = 200_000
+    rng = np.random.default_rng(1)
+    obs = pd.DataFrame({"donor_id": rng.choice([f"D{i:02d}" for i in range(40)], n_obs),
+                        "tissue_general": "testis"}, index=[f"cell{i}" for i in range(n_obs)])
+    var = pd.DataFrame({"feature_name": demo.var_names.to_numpy()},
+                       index=[fake_ensembl(s) for s in demo.var_names])
+    uri = str(tmp_path_factory.mktemp("soma_big") / "cells")
+    return write_experiment(uri, obs, var, random_count_blocks(n_obs, len(var), per_cell=40, seed=2))
+
+
+def test_200k_cells_scored_in_blocks_with_bounded_memory(big_experiment, demo):
+    """Streaming never reads more than one block of rows, and the Python-side memory peak while
+    scoring stays a fraction of what the whole matrix takes in memory (CSR float32 + int32)."""
+    import tracemalloc
+
+    sets = {name: list(noa.genesets.load("human")[name].genes)
+            for name in ("apoptosis_intrinsic", "stress_heat", "marker_sertoli")}
+    with noa.datasets.open_soma(big_experiment, chunk_size=10_000, harmonize=False) as cells:
+        reads = []
+        original = cells.X.read_rows
+        cells.X.read_rows = lambda a, b: reads.append(b - a) or original(a, b)
+        scores = noa.tl.score(cells, sets, method="ucell", gene_symbols="feature_name", inplace=False)
+        cells.X.read_rows = original
+        tracemalloc.start()  # second call: one-time costs (library, compilation) are paid
+        again = noa.tl.score(cells, sets, method="ucell", gene_symbols="feature_name", inplace=False)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        total_nnz = sum(cells.counts[a:a + 50_000].nnz for a in range(0, cells.n_obs, 50_000))
+    assert scores.shape == (200_000, 3) and np.isfinite(scores.to_numpy()).all()
+    assert max(reads) <= 10_000 and sum(reads) == 200_000  # one pass (UCell needs no gene statistics)
+    np.testing.assert_array_equal(again.to_numpy(), scores.to_numpy())
+    whole_bytes = total_nnz * 8 + 200_001 * 8
+    assert peak < whole_bytes / 2, (peak, whole_bytes)
