@@ -172,8 +172,10 @@ class StreamedCells:
         Returns
         -------
         anndata.AnnData
-            ``X`` and ``layers["counts"]``: the raw counts of the kept genes (CSR, float32);
-            ``obs``, ``var`` (kept rows), every table of ``obsm`` and ``uns`` copied, plus
+            ``X``: the kept genes after the view's per-cell transform, computed on whole rows (so
+            log-normalisation uses each cell's total over *all* genes, not over the kept ones);
+            ``layers["counts"]``: their raw counts (CSR, float32); ``obs`` with ``total_counts``
+            (all genes), ``var`` (kept rows), every table of ``obsm`` and ``uns`` copied, plus
             ``uns["noa_stream"]`` recording the kept genes and the missing ones.
         """
         import anndata as ad
@@ -192,11 +194,19 @@ class StreamedCells:
                     f"none of the {len(genes)} requested genes is in the data (first: {genes[:3]}); "
                     "check gene_symbols= (the Census keeps symbols in var['feature_name'])."
                 )
-        blocks = [blk[:, cols] for _, _, blk in self.iter_blocks(counts=True, chunk_size=chunk_size)]
-        counts = sp.vstack(blocks, format="csr").astype(np.float32) if blocks else sp.csr_matrix(
-            (0, cols.size), dtype=np.float32)
-        adata = ad.AnnData(X=counts, obs=self.obs.copy(), var=self.var.iloc[cols].copy())
-        adata.layers["counts"] = counts.copy()
+        transform = self.X.transform
+        counts_parts, values_parts, totals = [], [], []
+        for _, _, block in self.iter_blocks(counts=True, chunk_size=chunk_size):
+            totals.append(np.asarray(block.sum(axis=1)).ravel())
+            counts_parts.append(block[:, cols])
+            # per-cell transforms see the whole row (all genes), then the kept genes are cut out
+            values_parts.append(transform(block)[:, cols] if transform is not None else block[:, cols])
+        counts = _stack(counts_parts, cols.size)
+        values = _stack(values_parts, cols.size)
+        obs = self.obs.copy()
+        obs["total_counts"] = np.concatenate(totals) if totals else np.zeros(0)
+        adata = ad.AnnData(X=values, obs=obs, var=self.var.iloc[cols].copy())
+        adata.layers["counts"] = counts
         for key, value in self.obsm.items():
             adata.obsm[key] = value.copy()
         adata.uns.update({k: v for k, v in self.uns.items()})
@@ -238,6 +248,12 @@ class StreamedCells:
         obs["n_cells"] = np.bincount(codes, minlength=n_groups)
         obs.index = ["|".join(map(str, t)) for t in uniques]
         return ad.AnnData(X=sp.csr_matrix(total), obs=obs, var=self.var.copy())
+
+
+def _stack(parts: list, n_cols: int) -> sp.csr_matrix:
+    if not parts:
+        return sp.csr_matrix((0, n_cols), dtype=np.float32)
+    return sp.vstack(parts, format="csr").astype(np.float32)
 
 
 def is_streamed(obj: Any) -> bool:

@@ -145,6 +145,10 @@ def test_to_anndata_keeps_gene_subset_and_scores(experiment, demo):
     assert "NOT_A_GENE" in compact.uns["noa_stream"]["genes_missing"]
     ref = demo[:, kept].layers["counts"]
     np.testing.assert_array_equal(compact.layers["counts"].toarray(), np.asarray(sp.csr_matrix(ref).toarray()))
+    # X is log-normalised on each cell's total over all genes, not over the kept ones
+    full = in_memory(demo)
+    np.testing.assert_allclose(compact.X.toarray(), full[:, kept].X.toarray(), rtol=1e-6)
+    np.testing.assert_allclose(compact.obs["total_counts"], np.asarray(demo.layers["counts"].sum(axis=1)).ravel())
     assert "noa_ucell" in compact.obsm and compact.obsm["noa_ucell"].shape[0] == demo.n_obs
 
 
@@ -251,3 +255,50 @@ def test_200k_cells_scored_in_blocks_with_bounded_memory(big_experiment, demo):
     np.testing.assert_array_equal(again.to_numpy(), scores.to_numpy())
     whole_bytes = total_nnz * 8 + 200_001 * 8
     assert peak < whole_bytes / 2, (peak, whole_bytes)
+
+
+def harmonised_in_memory(demo):
+    """In memory, with the cell types the Census ids harmonise to and the Census column names."""
+    ref = in_memory(demo)
+    ref.obs["noa_cell_type"] = demo.obs["truth_cell_type"].astype(str).replace(
+        {"SSC": "spermatogonia", "elongating_spermatid": "round_spermatid", "other": "other"}).astype("category")
+    ref.obs["donor_id"] = demo.obs["sample"].astype(str).to_numpy()
+    ref.obs["disease"] = np.where(demo.obs["condition"].astype(str) == "control", "normal",
+                                  demo.obs["condition"].astype(str))
+    return ref
+
+
+def test_census_command_tables_equal_in_memory_analysis(experiment, demo, tmp_path):
+    """`noa-omics census` on the local experiment gives the in-memory profile and multi-hit tables."""
+    from typer.testing import CliRunner
+
+    from noa_omics.cli import app
+
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, ["census", experiment, "--out", str(out), "-m", "ucell", "--chunk-size", "250"])
+    assert result.exit_code == 0, result.output
+    ref = harmonised_in_memory(demo)
+    noa.tl.score(ref, method="ucell")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = noa.tl.multihit(ref, sample_key="donor_id", condition_key="disease", reference="normal",
+                                   score_key="noa_ucell", method="ucell", inplace=False)
+    got = pd.read_csv(out / "multihit.csv", index_col=0)
+    expected.index = expected.index.astype(str)
+    for col in ("genetic", "endocrine", "oxidative", "niche", "germ_apoptosis"):
+        np.testing.assert_allclose(got.loc[expected.index, col].to_numpy(dtype=float),
+                                   expected[col].to_numpy(dtype=float), atol=1e-6, equal_nan=True)
+    assert (got.loc[expected.index, "apoptosis_context"].to_numpy() == expected["apoptosis_context"].to_numpy()).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["source"]["obs_value_filter"] == "tissue_general == 'testis'" and manifest["n_cells"] == demo.n_obs
+
+
+def test_census_command_bad_filter_is_one_error_line(experiment, tmp_path):
+    from typer.testing import CliRunner
+
+    from noa_omics.cli import app
+
+    result = CliRunner().invoke(app, ["census", experiment, "--out", str(tmp_path / "r"),
+                                      "--filter", "donor_id == 'nobody'"])
+    assert result.exit_code != 0
+    assert "noa-omics: error: the obs query" in result.output and not (tmp_path / "r").exists()

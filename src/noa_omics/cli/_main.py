@@ -16,6 +16,7 @@ import typer
 
 from .._version import __version__
 from ._errors import STATE, handle_errors, quiet_libraries
+from ._census import census as _census_command
 from ._genesets import app as _genesets_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 
 app.add_typer(_genesets_app, name="genesets", help="List, show and export the curated gene sets.")
+app.command(name="census")(_census_command)
 
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Show library warnings and full tracebacks on error.")
 
