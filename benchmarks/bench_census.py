@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -46,10 +45,15 @@ def build(uri: Path, n_cells: int, per_cell: int) -> float:
     return time.perf_counter() - t
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """Current (VmRSS) or peak (VmHWM) resident memory of this process in MiB.
+
+    VmHWM is per address space, so a fresh subprocess starts its own peak; ``ru_maxrss`` would not
+    do here, as Linux carries it over from the parent across ``exec``.
+    """
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -69,7 +73,7 @@ def child(uri: str, mode: str, method: str, chunk: int) -> None:
             adata.X = noa._stream.log1p_cp10k(adata.layers.pop("counts"))
             noa.tl.score(adata, method=method, gene_symbols="feature_name", species="human", inplace=False)
         seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mb("VmHWM")
     print(json.dumps({"mode": mode, "method": method, "seconds": seconds, "peak_rss_mb": peak,
                       "rss_after_open_mb": base, "growth_mb": peak - base, "n_cells": cells.n_obs}))
 
