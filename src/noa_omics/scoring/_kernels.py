@@ -32,7 +32,7 @@ def twins(func):
     return nb.njit(parallel=True, cache=True)(func), nb.njit(cache=True)(serial)
 
 
-def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all):
     # One partial accumulator per part of the rows (first axis of every output); summed after.
     # Counters are local until the part ends (no false sharing between threads).
     n_parts = s.shape[0]
@@ -47,6 +47,7 @@ def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vma
                 x = np.float64(data[k])
                 if not np.isfinite(x):
                     n_nonfinite += 1
+                    nan[part, indices[k]] += x != x
                     continue
                 g = indices[k]
                 s[part, g] += x
@@ -64,7 +65,7 @@ def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vma
         vmax_all[part] = top
 
 
-def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all):
     n_parts = s.shape[0]
     n_rows, n_vars = block.shape
     for part in nb.prange(n_parts):
@@ -77,6 +78,7 @@ def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
                 x = np.float64(block[i, g])
                 if not np.isfinite(x):
                     n_nonfinite += 1
+                    nan[part, g] += x != x
                     continue
                 s[part, g] += x
                 ss[part, g] += x * x
@@ -135,6 +137,7 @@ class StatsAccumulator:
         self.ss = np.zeros(n_vars)
         self.nnz = np.zeros(n_vars, dtype=np.int64)
         self.stored = np.zeros(n_vars, dtype=np.int64)
+        self.nan = np.zeros(n_vars, dtype=np.int64)
         self.vmin = np.full(n_vars, np.inf)
         self.vmax = np.full(n_vars, -np.inf)
         self.flags = np.zeros(3, dtype=np.int64)
@@ -146,19 +149,21 @@ class StatsAccumulator:
         shape = (n_parts, self.n_vars)
         s, ss = np.zeros(shape), np.zeros(shape)
         nnz, stored = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+        nan = np.zeros(shape, dtype=np.int64)
         vmin, vmax = np.full(shape, np.inf), np.full(shape, -np.inf)
         flags, vmax_all = np.zeros((n_parts, 3), dtype=np.int64), np.full(n_parts, -np.inf)
         sparse = sp.issparse(block)
         if sparse:
             kernel = _csr_stats_par if self.parallel else _csr_stats_ser
-            kernel(block.data, block.indices, block.indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all)
+            kernel(block.data, block.indices, block.indptr, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all)
         else:
             kernel = _dense_stats_par if self.parallel else _dense_stats_ser
-            kernel(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all)
+            kernel(block, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all)
         self.s += s.sum(axis=0)
         self.ss += ss.sum(axis=0)
         self.nnz += nnz.sum(axis=0)
         self.stored += stored.sum(axis=0)
+        self.nan += nan.sum(axis=0)
         np.minimum(self.vmin, vmin.min(axis=0), out=self.vmin)
         np.maximum(self.vmax, vmax.max(axis=0), out=self.vmax)
         self.flags += flags.sum(axis=0)
@@ -186,6 +191,7 @@ class StatsAccumulator:
         self.ss += other.ss
         self.nnz += other.nnz
         self.stored += other.stored
+        self.nan += other.nan
         np.minimum(self.vmin, other.vmin, out=self.vmin)
         np.maximum(self.vmax, other.vmax, out=self.vmax)
         self.flags += other.flags
@@ -203,7 +209,7 @@ class StatsAccumulator:
             n_obs=self.n_obs, sum=self.s, sum_native=s_native, dense_float32=self.dense_float32,
             sumsq=self.ss, nnz=self.nnz, vmin=vmin, vmax=vmax,
             n_nonfinite=int(self.flags[0]), n_negative=int(self.flags[1]),
-            n_noninteger=int(self.flags[2]), max_value=max_value,
+            n_noninteger=int(self.flags[2]), max_value=max_value, n_nan_gene=self.nan,
         )
 
 
