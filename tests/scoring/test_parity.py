@@ -206,7 +206,7 @@ def with_graph(data) -> ad.AnnData:
 
 
 @pytest.mark.parametrize("up_only", [False, True])
-def test_smooth_knn_on_connectivities_equals_pyucell(with_graph, up_only):
+def test_smooth_knn_on_connectivities_equals_pyucell(with_graph, up_only, tmp_path):
     ours = noa.tl.score(with_graph, SETS, method="ucell", smooth_knn={"up_only": up_only, "decay": 0.2},
                         key_added="sm")
     ref = with_graph.copy()
@@ -216,6 +216,8 @@ def test_smooth_knn_on_connectivities_equals_pyucell(with_graph, up_only):
     raw = noa.tl.score(with_graph, SETS, method="ucell", inplace=False)
     assert np.abs(ours.to_numpy() - raw.to_numpy()).max() > 0.01
     assert with_graph.uns["sm"]["smooth_knn"]["graph"] == "obsp['connectivities']"
+    with_graph.write_h5ad(tmp_path / "smoothed.h5ad")  # the record is h5ad-writable
+    assert ad.read_h5ad(tmp_path / "smoothed.h5ad").uns["sm"]["smooth_knn"]["decay"] == 0.2
 
 
 @pytest.mark.parametrize("method", ["score_genes", "aucell", "zmean"])

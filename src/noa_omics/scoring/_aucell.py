@@ -282,5 +282,5 @@ META = MethodMeta(
     prepare=_prepare,
     score_block=_score_block,
     usable_genes=_usable_genes,
-    extra={"empty_cells_nan": True},
+    extra={"empty_cells_nan": True, "stats": ("nnz",)},
 )

@@ -119,7 +119,11 @@ class MethodMeta:
         ``(stats, params) -> bool mask`` of genes a set may use (others are recorded as missing),
         or None when every gene present in the data is usable.
     extra
-        Flags: ``warn_counts`` (warn on raw counts), ``native_sum`` (the statistics pass also
+        Flags: ``stats`` (the :class:`GeneStats` fields the method reads, among ``"sum"``,
+        ``"sumsq"``, ``"nnz"``, ``"extent"``; default all; the others are None),
+        ``empty_cells_nan`` (cells without an expressed gene score NaN and are counted),
+        ``signed`` (the method parses ``GENE+``/``GENE-``),
+        ``warn_counts`` (warn on raw counts), ``native_sum`` (the statistics pass also
         accumulates scanpy's column sums).
     prepare
         ``(Context) -> plan``: a small picklable object holding everything ``score_block`` needs.

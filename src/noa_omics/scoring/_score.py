@@ -176,7 +176,10 @@ def score(
 
     stats = None
     if meta.needs_gene_stats:
-        stats = compute_stats(src, chunk_size, native=meta.extra.get("native_sum", False))
+        stats = compute_stats(
+            src, chunk_size, native=meta.extra.get("native_sum", False),
+            fields=meta.extra.get("stats", ("sum", "sumsq", "nnz", "extent")),
+        )
         _check_stats(
             stats, src.where, method, meta.nonnegative, warn_counts=meta.extra.get("warn_counts", False),
             allow_nan=params.get("nan_policy") == "omit",

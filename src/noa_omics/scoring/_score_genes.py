@@ -216,5 +216,5 @@ META = MethodMeta(
     check_params=_check_params,
     prepare=_prepare,
     score_block=_score_block,
-    extra={"warn_counts": True, "native_sum": True},
+    extra={"warn_counts": True, "native_sum": True, "stats": ("sum",)},
 )

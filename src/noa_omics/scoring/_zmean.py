@@ -71,5 +71,5 @@ META = MethodMeta(
     prepare=_prepare,
     score_block=score_linear_block,
     usable_genes=_usable_genes,
-    extra={"warn_counts": True},
+    extra={"warn_counts": True, "stats": ("sum", "sumsq", "extent")},
 )
