@@ -6,10 +6,16 @@ Data: log-normalised sparse CSR (float32), 20,000 genes, about 1,200 detected ge
 blocks with a per-cell rescaling of the values (``log1p(expm1(x) * f)``, ``f`` log-normal), so a
 million cells are generated in seconds, chunk by chunk into preallocated arrays.
 
-Per method: our time (best of ``--repeats``, after a warm-up that compiles the kernels), the
-peer's time (one run), the speed-up, the largest absolute difference from the peer, and our
-time as a multiple of the bare sparse product ``X @ W`` (``W``: genes x sets); then a scaling
-table (time per cell) at 50,000 / 200,000 / 1,000,000 cells (``--quick`` skips the million).
+Fair timing: every side is warmed up first (our numba kernels compiled, and each peer run once
+on a 300-cell matrix, so its imports, numba/joblib start-up and caches are paid before timing);
+then our time and the peer's time are each the MEDIAN of ``--repeats`` runs, the runs of one
+method interleaved with its peer's. Per method: both medians, the speed-up, the largest
+absolute difference from the peer, and our time as a multiple of the bare sparse product
+``X @ W`` (``W``: genes x sets, scipy CSR product, median of the same number of runs, measured in
+the same process just before each method so machine load affects both alike). Then a scaling
+table (time per cell) at 50,000 / 200,000 / 1,000,000 cells (``--quick`` skips the million;
+``--scaling`` with no value skips the table). The output starts with the machine's load
+average: on a shared machine, compare ratios to ``X @ W`` rather than seconds.
 
 Peers: ``scanpy.tl.score_genes`` (one call per set, ``random_state=0``), ``decoupler.mt.aucell``,
 ``pyucell.compute_ucell_scores`` (defaults: ``n_jobs=-1``), and for ``zmean`` a dense numpy
@@ -171,23 +177,29 @@ PEER_FUNCS: dict[str, Callable[[ad.AnnData, dict], np.ndarray]] = {
 
 
 def timed(func: Callable[[], object], repeats: int = 1) -> tuple[float, object]:
-    best, result = np.inf, None
+    """Median wall time of ``repeats`` runs, and the last result."""
+    times, result = [], None
     for _ in range(repeats):
         gc.collect()
         start = time.perf_counter()
         result = func()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
 
 
 def ours(adata: ad.AnnData, sets: dict, method: str) -> pd.DataFrame:
     return noa.tl.score(adata, sets, method=method, inplace=False)
 
 
-def warm_up(sets: dict, n_genes: int) -> None:
+def warm_up(sets: dict, n_genes: int, peers: bool = True) -> None:
+    """Run every method and every peer once on a small matrix (compilation, imports, pools)."""
     small = as_adata(make_lognorm_csr(300, n_genes))
     for method in METHODS:
         ours(small, sets, method)
+        if peers:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                PEER_FUNCS[method](small, sets)
 
 
 def bare_product_time(x: sp.csr_matrix, sets: dict, repeats: int) -> float:
@@ -202,28 +214,41 @@ def comparison_table(n_cells: int, args) -> str:
     x = make_lognorm_csr(n_cells, args.genes, args.nnz)
     adata = as_adata(x)
     sets = make_sets(args.genes, args.sets, args.set_size)
-    product = bare_product_time(x, sets, args.repeats)
-    lines = [
-        f"Comparison with peers: {n_cells:,} cells x {args.genes:,} genes, {x.nnz / n_cells:,.0f} non-zeros "
-        f"per cell, {args.sets} sets of {args.set_size} genes. Bare sparse product X @ W: {product:.3f} s.",
-        "",
-        "| method | peer | ours (s) | peer (s) | speed-up | max abs diff | ours / (X @ W) |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
+    products = []
+    rows = []
     for method in METHODS:
-        t_ours, result = timed(lambda: ours(adata, sets, method), args.repeats)
+        product = bare_product_time(x, sets, args.repeats)
+        products.append(product)
+        t_ours_runs, t_peer_runs, result, peer = [], [], None, None
+        for _ in range(args.repeats):  # interleaved: ours, peer, ours, peer, ...
+            t, result = timed(lambda: ours(adata, sets, method))
+            t_ours_runs.append(t)
+            if not args.skip_peers:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t, peer = timed(lambda: PEER_FUNCS[method](adata, sets))
+                t_peer_runs.append(t)
+        t_ours = float(np.median(t_ours_runs))
         if args.skip_peers:
             t_peer, diff = float("nan"), float("nan")
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t_peer, peer = timed(lambda: PEER_FUNCS[method](adata, sets))
-            diff = float(np.abs(result.to_numpy() - peer).max())
-        lines.append(
+            t_peer = float(np.median(t_peer_runs))
+            diff = float(np.nanmax(np.abs(result.to_numpy() - peer)))
+        rows.append(
             f"| {method} | {PEERS[method]} | {t_ours:.3f} | {t_peer:.2f} | {t_peer / t_ours:.1f}x | {diff:.1e} "
-            f"| {t_ours / product:.1f} |"
+            f"| {product:.3f} | {t_ours / product:.1f} |"
         )
-        print(lines[-1], flush=True)
+        print(rows[-1], flush=True)
+    lines = [
+        f"Comparison with peers: {n_cells:,} cells x {args.genes:,} genes, {x.nnz / n_cells:,.0f} non-zeros "
+        f"per cell, {args.sets} sets of {args.set_size} genes; medians of {args.repeats} runs after a warm-up "
+        f"of every side. Bare sparse product X @ W: {np.median(products):.3f} s (median over the methods' "
+        "measurements).",
+        "",
+        "| method | peer | ours (s) | peer (s) | speed-up | max abs diff | X @ W (s) | ours / (X @ W) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
     return "\n".join(lines)
 
 
@@ -277,18 +302,23 @@ def main(argv: list[str] | None = None) -> str:
 
     header = (
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), numba threads {numba.get_num_threads()}, "
-        f"numba {numba.__version__}, numpy {np.__version__}, scipy {scipy.__version__}."
+        f"numba {numba.__version__}, numpy {np.__version__}, scipy {scipy.__version__}; load average at start "
+        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}."
     )
     print(header, flush=True)
-    warm_up(make_sets(args.genes, args.sets, args.set_size), args.genes)
+    warm_up(make_sets(args.genes, args.sets, args.set_size), args.genes, peers=not args.skip_peers)
     parts = [header, comparison_table(args.cells, args)]
     sizes = [n for n in args.scaling if not (args.quick and n >= 1_000_000)]
     # 1,000,000 cells x 1,200 non-zeros hold ~9.2 GB (float32 data + int32 indices)
     need = {n: n * args.nnz * 8 * 1.1 / 2**30 + 1 for n in sizes}
     skipped = [n for n in sizes if need[n] > _available_gib()]
-    parts.append(scaling_table([n for n in sizes if n not in skipped], args))
+    if sizes:
+        parts.append(scaling_table([n for n in sizes if n not in skipped], args))
     if skipped:
         parts.append(f"Skipped for lack of free memory: {skipped}.")
+    parts.append(
+        f"Load average at end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}."
+    )
     text = "\n\n".join(parts)
     print("\n" + text)
     if args.out:

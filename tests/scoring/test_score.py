@@ -125,8 +125,9 @@ def test_record(lognorm, gene_sets, tmp_path):
     assert record["method"] == "aucell"
     assert record["params"] == {
         "n_up": 50, "random_state": 3, "layer": None, "use_raw": False, "gene_symbols": None,
-        "min_genes": 3, "chunk_size": None,
+        "min_genes": 3, "chunk_size": None, "smooth_knn": False,
     }
+    assert record["n_cells_unscored"] == 0 and record["smooth_knn"] is None
     assert record["geneset_version"] == "custom"
     assert record["species"] == "human"
     assert record["sets_dropped"] == ["tiny"]
@@ -142,8 +143,9 @@ def test_score_genes_record_params(small, sets):
     adata = small.copy()
     noa.tl.score(adata, sets, ctrl_size=20)
     assert adata.uns["noa_score_genes"]["params"] == {
-        "ctrl_size": 20, "n_bins": 25, "ctrl_as_ref": True, "gene_pool": None, "random_state": 0,
-        "layer": None, "use_raw": False, "gene_symbols": None, "min_genes": 3, "chunk_size": None,
+        "ctrl_size": 20, "n_bins": 25, "ctrl_as_ref": True, "gene_pool": None, "nan_policy": "raise",
+        "random_state": 0, "layer": None, "use_raw": False, "gene_symbols": None, "min_genes": 3,
+        "chunk_size": None, "smooth_knn": False,
     }
 
 

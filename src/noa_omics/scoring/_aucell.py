@@ -24,9 +24,10 @@ gene's rank; the other genes are never ranked. A zero gene
 :math:`g` has rank :math:`p + 1 + \#\{\text{zero genes before } g \text{ in the tie order}\}`,
 needed only when :math:`p < n_\mathrm{up} - 1`.
 
-Differences from decoupler: decoupler also drops cells without any expressed gene (we score them,
-from the tie order alone), and in backed mode decoupler does not shuffle the tie order
-(ours does not depend on the storage).
+Cells without any expressed gene have no ranking (only the tie order would rank their genes):
+their score is NaN, and one warning counts them. decoupler drops such cells from its output; we
+keep the row so the result stays aligned with ``obs_names``. In backed mode decoupler does not
+shuffle the tie order (ours does not depend on the storage).
 
 References
 ----------
@@ -193,7 +194,7 @@ def _aucell_rows(data, bits, indices, indptr, tie_pos, u_genes, m_ptr, m_set, n_
                 for k in range(lo, hi):
                     positive[indices[k]] = 0
             for s in range(n_sets):
-                out[i, s] = acc[s] / max_auc[s]
+                out[i, s] = acc[s] / max_auc[s] if p > 0 else np.nan  # no expressed gene: no ranking
 
 
 _aucell_rows_par, _aucell_rows_ser = twins(_aucell_rows)
@@ -281,4 +282,5 @@ META = MethodMeta(
     prepare=_prepare,
     score_block=_score_block,
     usable_genes=_usable_genes,
+    extra={"empty_cells_nan": True, "stats": ("nnz",)},
 )

@@ -17,6 +17,14 @@ import numpy as np
 import pandas as pd
 
 
+class ScoringError(ValueError, RuntimeError):
+    """A scoring failure that scanpy reports as ``RuntimeError`` (e.g. no control genes).
+
+    Subclasses both :class:`ValueError` (noa's convention for bad input) and
+    :class:`RuntimeError` (what code written against :func:`scanpy.tl.score_genes` catches).
+    """
+
+
 @dataclass
 class GeneStats:
     """Per-gene statistics over all cells, accumulated in one streaming pass in row order.
@@ -37,6 +45,7 @@ class GeneStats:
     n_negative: int = 0  #: negative values seen
     n_noninteger: int = 0  #: values with a fractional part
     max_value: float = 0.0  #: largest finite value of the matrix
+    n_nan_gene: np.ndarray | None = None  #: NaN values per gene (int64; the NaN share of the non-finite)
 
     @property
     def mean(self) -> np.ndarray:
@@ -77,6 +86,11 @@ class Context:
     stats: GeneStats | None
     params: dict[str, Any]  #: effective method parameters
     random_state: int | None
+    #: per set, True where the gene of ``sets`` is in the negative part of a signed signature
+    #: (``GENE-``); None when no signature is signed or the method does not parse signs
+    signs: list[np.ndarray] | None = None
+    #: per set, ``(absent positive genes, absent negative genes)``: set genes not in the data
+    n_absent: list[tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,11 @@ class MethodMeta:
         ``(stats, params) -> bool mask`` of genes a set may use (others are recorded as missing),
         or None when every gene present in the data is usable.
     extra
-        Flags: ``warn_counts`` (warn on raw counts), ``native_sum`` (the statistics pass also
+        Flags: ``stats`` (the :class:`GeneStats` fields the method reads, among ``"sum"``,
+        ``"sumsq"``, ``"nnz"``, ``"extent"``; default all; the others are None),
+        ``empty_cells_nan`` (cells without an expressed gene score NaN and are counted),
+        ``signed`` (the method parses ``GENE+``/``GENE-``),
+        ``warn_counts`` (warn on raw counts), ``native_sum`` (the statistics pass also
         accumulates scanpy's column sums).
     prepare
         ``(Context) -> plan``: a small picklable object holding everything ``score_block`` needs.

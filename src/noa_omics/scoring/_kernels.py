@@ -32,9 +32,11 @@ def twins(func):
     return nb.njit(parallel=True, cache=True)(func), nb.njit(cache=True)(serial)
 
 
-def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+def _csr_stats(data, indices, indptr, want, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all):
     # One partial accumulator per part of the rows (first axis of every output); summed after.
-    # Counters are local until the part ends (no false sharing between threads).
+    # Counters are local until the part ends (no false sharing between threads). ``want``
+    # (bool[4]: sum, sum of squares, non-zero count, stored count/min/max) skips the per-gene
+    # accumulators a method does not use; value checks (NaN/inf, negatives, fractions, max) always run.
     n_parts = s.shape[0]
     n_rows = indptr.size - 1
     for part in nb.prange(n_parts):
@@ -47,14 +49,19 @@ def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vma
                 x = np.float64(data[k])
                 if not np.isfinite(x):
                     n_nonfinite += 1
+                    nan[part, indices[k]] += x != x
                     continue
                 g = indices[k]
-                s[part, g] += x
-                ss[part, g] += x * x
-                stored[part, g] += 1
-                nnz[part, g] += x != 0.0
-                vmin[part, g] = min(vmin[part, g], x)
-                vmax[part, g] = max(vmax[part, g], x)
+                if want[0]:
+                    s[part, g] += x
+                if want[1]:
+                    ss[part, g] += x * x
+                if want[2]:
+                    nnz[part, g] += x != 0.0
+                if want[3]:
+                    stored[part, g] += 1
+                    vmin[part, g] = min(vmin[part, g], x)
+                    vmax[part, g] = max(vmax[part, g], x)
                 n_negative += x < 0.0
                 n_fraction += x != np.floor(x)
                 top = max(top, x)
@@ -64,7 +71,7 @@ def _csr_stats(data, indices, indptr, s, ss, nnz, stored, vmin, vmax, flags, vma
         vmax_all[part] = top
 
 
-def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
+def _dense_stats(block, want, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all):
     n_parts = s.shape[0]
     n_rows, n_vars = block.shape
     for part in nb.prange(n_parts):
@@ -77,13 +84,18 @@ def _dense_stats(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all):
                 x = np.float64(block[i, g])
                 if not np.isfinite(x):
                     n_nonfinite += 1
+                    nan[part, g] += x != x
                     continue
-                s[part, g] += x
-                ss[part, g] += x * x
-                stored[part, g] += 1
-                nnz[part, g] += x != 0.0
-                vmin[part, g] = min(vmin[part, g], x)
-                vmax[part, g] = max(vmax[part, g], x)
+                if want[0]:
+                    s[part, g] += x
+                if want[1]:
+                    ss[part, g] += x * x
+                if want[2]:
+                    nnz[part, g] += x != 0.0
+                if want[3]:
+                    stored[part, g] += 1
+                    vmin[part, g] = min(vmin[part, g], x)
+                    vmax[part, g] = max(vmax[part, g], x)
                 n_negative += x < 0.0
                 n_fraction += x != np.floor(x)
                 top = max(top, x)
@@ -113,6 +125,9 @@ def _dense_native_sum(block, s_native):
             s_native[g] += block[i, g]
 
 
+#: Per-gene statistics a method may ask for (``MethodMeta.extra["stats"]``), in kernel order.
+STAT_FIELDS = ("sum", "sumsq", "nnz", "extent")
+
 #: At most this many partial accumulators (each n_vars x 6 numbers) in the statistics pass.
 MAX_STAT_PARTS = 8
 
@@ -121,10 +136,16 @@ class StatsAccumulator:
     """Accumulate :class:`GeneStats` over row blocks given in row order.
 
     ``native=True`` also accumulates the column sums in the data's own float type, in cell
-    order (a serial pass; only ``score_genes`` needs it).
+    order (a serial pass; only ``score_genes`` needs it). ``fields`` (subset of
+    :data:`STAT_FIELDS`) selects the per-gene accumulators; the others are None in the result.
     """
 
-    def __init__(self, n_vars: int, *, native: bool = False, parallel: bool = True):
+    def __init__(self, n_vars: int, *, native: bool = False, parallel: bool = True, fields=STAT_FIELDS):
+        unknown = set(fields) - set(STAT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown statistics {sorted(unknown)}; use {STAT_FIELDS}.")
+        self.fields = tuple(f for f in STAT_FIELDS if f in fields)
+        self.want = np.array([f in fields for f in STAT_FIELDS], dtype=np.bool_)
         self.n_obs = 0
         self.n_vars = n_vars
         self.native = native
@@ -135,6 +156,7 @@ class StatsAccumulator:
         self.ss = np.zeros(n_vars)
         self.nnz = np.zeros(n_vars, dtype=np.int64)
         self.stored = np.zeros(n_vars, dtype=np.int64)
+        self.nan = np.zeros(n_vars, dtype=np.int64)
         self.vmin = np.full(n_vars, np.inf)
         self.vmax = np.full(n_vars, -np.inf)
         self.flags = np.zeros(3, dtype=np.int64)
@@ -146,19 +168,21 @@ class StatsAccumulator:
         shape = (n_parts, self.n_vars)
         s, ss = np.zeros(shape), np.zeros(shape)
         nnz, stored = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+        nan = np.zeros(shape, dtype=np.int64)
         vmin, vmax = np.full(shape, np.inf), np.full(shape, -np.inf)
         flags, vmax_all = np.zeros((n_parts, 3), dtype=np.int64), np.full(n_parts, -np.inf)
         sparse = sp.issparse(block)
         if sparse:
             kernel = _csr_stats_par if self.parallel else _csr_stats_ser
-            kernel(block.data, block.indices, block.indptr, s, ss, nnz, stored, vmin, vmax, flags, vmax_all)
+            kernel(block.data, block.indices, block.indptr, self.want, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all)
         else:
             kernel = _dense_stats_par if self.parallel else _dense_stats_ser
-            kernel(block, s, ss, nnz, stored, vmin, vmax, flags, vmax_all)
+            kernel(block, self.want, s, ss, nnz, stored, vmin, vmax, nan, flags, vmax_all)
         self.s += s.sum(axis=0)
         self.ss += ss.sum(axis=0)
         self.nnz += nnz.sum(axis=0)
         self.stored += stored.sum(axis=0)
+        self.nan += nan.sum(axis=0)
         np.minimum(self.vmin, vmin.min(axis=0), out=self.vmin)
         np.maximum(self.vmax, vmax.max(axis=0), out=self.vmax)
         self.flags += flags.sum(axis=0)
@@ -186,6 +210,7 @@ class StatsAccumulator:
         self.ss += other.ss
         self.nnz += other.nnz
         self.stored += other.stored
+        self.nan += other.nan
         np.minimum(self.vmin, other.vmin, out=self.vmin)
         np.maximum(self.vmax, other.vmax, out=self.vmax)
         self.flags += other.flags
@@ -199,11 +224,14 @@ class StatsAccumulator:
         if np.any(implicit_zero):
             max_value = max(max_value, 0.0)
         s_native = self.s if self.s_native is None else self.s_native
+        want = dict(zip(STAT_FIELDS, self.want))
         return GeneStats(
-            n_obs=self.n_obs, sum=self.s, sum_native=s_native, dense_float32=self.dense_float32,
-            sumsq=self.ss, nnz=self.nnz, vmin=vmin, vmax=vmax,
+            n_obs=self.n_obs, sum=self.s if want["sum"] else None, sum_native=s_native,
+            dense_float32=self.dense_float32, sumsq=self.ss if want["sumsq"] else None,
+            nnz=self.nnz if want["nnz"] else None, vmin=vmin if want["extent"] else None,
+            vmax=vmax if want["extent"] else None,
             n_nonfinite=int(self.flags[0]), n_negative=int(self.flags[1]),
-            n_noninteger=int(self.flags[2]), max_value=max_value,
+            n_noninteger=int(self.flags[2]), max_value=max_value, n_nan_gene=self.nan,
         )
 
 
@@ -226,9 +254,9 @@ def count_bad_values(values: np.ndarray, parallel: bool = True) -> tuple[int, in
     return int(n_nonfinite), int(n_negative)
 
 
-def block_stats(block, n_vars: int, native: bool) -> StatsAccumulator:
+def block_stats(block, n_vars: int, native: bool, fields=STAT_FIELDS) -> StatsAccumulator:
     """Statistics of one block (the dask-worker task of the statistics pass; serial kernels)."""
-    acc = StatsAccumulator(n_vars, native=native, parallel=False)
+    acc = StatsAccumulator(n_vars, native=native, parallel=False, fields=fields)
     acc.add(block)
     return acc
 

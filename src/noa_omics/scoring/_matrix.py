@@ -19,7 +19,7 @@ from anndata import AnnData
 
 from .._validation import _preview
 from ._base import GeneStats
-from ._kernels import StatsAccumulator, block_stats, count_bad_values
+from ._kernels import STAT_FIELDS, StatsAccumulator, block_stats, count_bad_values
 
 #: Stored values per row block of backed, dask and CSC input (about 32 MB of float32 + int32).
 NNZ_PER_BLOCK = 4_000_000
@@ -229,10 +229,14 @@ def negative_message(where: str, method: str) -> str:
     )
 
 
-def compute_stats(src: MatrixSource, chunk_size: int | None, native: bool = False) -> GeneStats:
+def compute_stats(
+    src: MatrixSource, chunk_size: int | None, native: bool = False, fields=STAT_FIELDS
+) -> GeneStats:
     """First streaming pass: per-gene sums, squares, detection counts and value checks.
 
-    ``native=True`` also gives the column sums scanpy bins genes by (``GeneStats.mean_scanpy``).
+    ``native=True`` also gives the column sums scanpy bins genes by (``GeneStats.mean_scanpy``);
+    ``fields`` (see :data:`~noa_omics.scoring._kernels.STAT_FIELDS`) limits the per-gene
+    accumulators to those the method uses.
     """
     n_vars = src.shape[1]
     client = dask_client() if src.kind == "dask" else None
@@ -240,12 +244,12 @@ def compute_stats(src: MatrixSource, chunk_size: int | None, native: bool = Fals
         import dask
 
         x = _dask_rows(src.x, chunk_size)
-        parts = [dask.delayed(_stats_task)(blk, n_vars, native) for blk in x.to_delayed().ravel()]
-        acc = StatsAccumulator(n_vars, native=native)
+        parts = [dask.delayed(_stats_task)(blk, n_vars, native, fields) for blk in x.to_delayed().ravel()]
+        acc = StatsAccumulator(n_vars, native=native, fields=fields)
         for part in dask.compute(*parts):
             acc.merge(part)
         return acc.result()
-    acc = StatsAccumulator(n_vars, native=native)
+    acc = StatsAccumulator(n_vars, native=native, fields=fields)
     for _, _, block in iter_blocks(src, chunk_size):
         acc.add(block)
     stats = acc.result()
@@ -256,8 +260,8 @@ def compute_stats(src: MatrixSource, chunk_size: int | None, native: bool = Fals
     return stats
 
 
-def _stats_task(block, n_vars: int, native: bool) -> StatsAccumulator:
-    return block_stats(as_block(block), n_vars, native)
+def _stats_task(block, n_vars: int, native: bool, fields=STAT_FIELDS) -> StatsAccumulator:
+    return block_stats(as_block(block), n_vars, native, fields)
 
 
 def score_pass(

@@ -135,3 +135,47 @@ def no_sets_message(
         f"the sets' genes look {resolved.set_species or 'undetermined'} (e.g. {_examples(resolved.collection.genes)}). "
         "Check species=, gene_symbols= and the gene sets, or lower min_genes."
     )
+
+
+def parse_signed(gene: str) -> tuple[str, bool]:
+    """``"CD8A-"`` -> ``("CD8A", True)``, ``"CD8A+"`` / ``"CD8A"`` -> ``("CD8A", False)``.
+
+    UCell's rule: the name is stripped of white space, then a trailing ``+`` or ``-`` is the sign.
+    """
+    name = str(gene).strip()
+    if name.endswith("+"):
+        return name[:-1], False
+    if name.endswith("-"):
+        return name[:-1], True
+    return name, False
+
+
+def map_signed_sets(collection, names: pd.Index):
+    """:func:`map_sets` for signed signatures (``GENE+`` / ``GENE-``).
+
+    Returns ``(set_names, indices, missing, signs, n_absent)``: per set the column indices of the
+    present genes in set order, the missing genes (as written in the set), a bool array marking
+    the negative genes of ``indices``, and ``(absent positive, absent negative)`` counts.
+    """
+    set_names, indices, missing, signs, n_absent = [], [], {}, [], []
+    for name in collection.names:
+        parsed = list(dict.fromkeys(parse_signed(g) for g in collection[name].genes))
+        written = {p: g for g, p in zip(collection[name].genes, (parse_signed(g) for g in collection[name].genes))}
+        pos = names.get_indexer([gene for gene, _ in parsed])
+        negative = np.array([neg for _, neg in parsed], dtype=bool)
+        set_names.append(name)
+        indices.append(pos[pos >= 0].astype(np.int64))
+        signs.append(negative[pos >= 0])
+        missing[name] = [written[p] for p, at in zip(parsed, pos) if at < 0]
+        n_absent.append((int(np.sum((pos < 0) & ~negative)), int(np.sum((pos < 0) & negative))))
+    return set_names, indices, missing, signs, n_absent
+
+
+def suffixed_genes(collection) -> dict[str, list[str]]:
+    """Per set, the genes written with a trailing ``+`` or ``-`` (signed-signature notation)."""
+    out = {}
+    for name in collection.names:
+        genes = [g for g in collection[name].genes if str(g).strip().endswith(("+", "-"))]
+        if genes:
+            out[name] = genes
+    return out

@@ -15,6 +15,10 @@ the set and listed with the set's missing genes. The statistics come from one st
 :math:`S = XW + b` with :math:`W_{gS} = 1/(|S|\sigma_g)` and
 :math:`b_S = -\frac{1}{|S|}\sum_{g\in S}\mu_g/\sigma_g`, so the sparse matrix is never centred.
 
+The score depends on the scale of the data: on raw counts a few highly expressed cells dominate
+each gene's mean and SD, and per-cell library size enters every z-score, so ``noa.tl.score``
+warns when the matrix looks like raw counts (as for ``score_genes``); normalise and log1p first.
+
 The z-scored mean is the classic "average z-score" signature score, e.g. Lee E, Chuang H-Y,
 Kim J-W, Ideker T, Kim S (2008) Inferring pathway activity toward precise disease
 classification. PLoS Comput Biol 4:e1000217. doi:10.1371/journal.pcbi.1000217
@@ -58,7 +62,7 @@ def _prepare(ctx: Context) -> LinearPlan:
 META = MethodMeta(
     name="zmean",
     description="mean of per-gene z-scores (population SD over all cells)",
-    input="any expression scale (log-normalised recommended)",
+    input="log-normalised expression (a warning is given for raw counts)",
     reference="Lee et al. 2008 doi:10.1371/journal.pcbi.1000217",
     defaults=_DEFAULTS,
     needs_gene_stats=True,
@@ -67,4 +71,5 @@ META = MethodMeta(
     prepare=_prepare,
     score_block=score_linear_block,
     usable_genes=_usable_genes,
+    extra={"warn_counts": True, "stats": ("sum", "sumsq", "extent")},
 )
