@@ -61,7 +61,9 @@ def cellxgene_layout(sym: ad.AnnData, species: str = "human") -> ad.AnnData:
         index=pd.Index(ids),
     )
     obs = pd.DataFrame(index=sym.obs_names.copy())
-    obs["donor_id"] = pd.Categorical(sym.obs["donor"].astype(str))
+    donor = sym.obs["donor"]
+    order = list(donor.cat.categories) if isinstance(donor.dtype, pd.CategoricalDtype) else sorted(donor.unique())
+    obs["donor_id"] = pd.Categorical(donor.astype(str), categories=[str(d) for d in order])
     obs["disease"] = pd.Categorical(np.where(sym.obs["condition"].astype(str) == "control", "normal",
                                              "non-obstructive azoospermia"))
     truth = sym.obs["truth_cell_type"].astype(str)

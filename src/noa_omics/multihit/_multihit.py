@@ -129,7 +129,16 @@ def _per_cell_scores(
             )
     if to_score:
         gene_sets = {name: list(collection[name].genes) for name in to_score}
-        computed = score(view, gene_sets, method=method, species=species, inplace=False)
+        try:
+            computed = score(view, gene_sets, method=method, species=species, inplace=False)
+        except ValueError as err:
+            if score_key is None:
+                raise
+            try:  # not in the table and not scorable here: the KeyError names the sets
+                check_score_table(adata, score_key, sets=needed)
+            except KeyError as missing:
+                raise KeyError(f"{missing.args[0]} Scoring them from the expression failed too: {err}") from None
+            raise
         computed = pd.DataFrame(computed, index=adata.obs_names).reindex(columns=to_score)
         scores = computed if scores is None else pd.concat([scores, computed], axis=1)
     return scores.reindex(columns=needed).astype(float)
