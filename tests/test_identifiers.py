@@ -152,3 +152,19 @@ def test_symbol_view_of_raw_uses_var_symbols_and_shares_the_matrix():
     assert view.X is adata.raw.X and (adata.raw.X != before).nnz == 0
     view, ids, _ = symbol_view(adata, layer="raw", gene_symbols="feature_name")  # raw.var lacks it: var used
     assert list(view.var_names) == SYMBOLS
+
+
+def test_every_public_function_that_reads_genes_takes_gene_symbols():
+    import inspect
+
+    import noa_omics as noa
+    from noa_omics.pipeline import score_file, steps
+
+    readers = [noa.tl.score, noa.tl.annotate_testis, noa.tl.apoptosis_profile, noa.tl.compare_conditions,
+               noa.tl.enrichment, noa.tl.multihit, steps.annotate, steps.score, steps.profile, steps.compare,
+               steps.enrichment, steps.multihit, score_file]
+    lacking = [f.__qualname__ for f in readers if "gene_symbols" not in inspect.signature(f).parameters]
+    assert not lacking
+    from noa_omics.pipeline._config import SingleCellSection, SpatialSection
+
+    assert SingleCellSection().gene_symbols is None and SpatialSection().gene_symbols is None

@@ -88,3 +88,18 @@ def test_cli_score_gene_symbols_and_raw_layer(tmp_path, atlas_files):
     np.testing.assert_allclose(sb.to_numpy(), sa.to_numpy())
     bad = runner.invoke(app, ["score", str(cxg_path), "--out", str(tmp_path / "c.h5ad"), "--gene-symbols", "nope"])
     assert bad.exit_code != 0 and "--gene-symbols 'nope'" in bad.output and not (tmp_path / "c.h5ad").exists()
+
+
+def test_config_checks_counts_layer_raw_and_gene_symbols(atlas_files):
+    from noa_omics.pipeline import ConfigError, config_from_dict, validate_inputs
+
+    sym_path, cxg_path = atlas_files
+    base = {"path": str(cxg_path), "sample_key": "donor_id", "counts_layer": "raw", "gene_symbols": "feature_name"}
+    validate_inputs(config_from_dict({"singlecell": base}))
+    with pytest.raises(ConfigError, match=r"layer 'counts'.*use counts_layer: raw for adata.raw.X"):
+        validate_inputs(config_from_dict({"singlecell": {**base, "counts_layer": "counts"}}))
+    with pytest.raises(ConfigError, match=r"'nope' \(singlecell.gene_symbols\) not found.*feature_name"):
+        validate_inputs(config_from_dict({"singlecell": {**base, "gene_symbols": "nope"}}))
+    with pytest.raises(ConfigError, match=r"layer 'raw'.*the file has no raw"):
+        validate_inputs(config_from_dict({"singlecell": {"path": str(sym_path), "sample_key": "donor",
+                                                         "counts_layer": "raw"}}))
