@@ -232,7 +232,8 @@ def resolve_genes(
             column = known_symbol_column(fallback_var)
         auto = column is not None
         if column is None and require_symbols:
-            raise ValueError(ensembl_message(var_names, var if suggest_symbol_column(var) or fallback_var is None else fallback_var))
+            hint_var = fallback_var if fallback_var is not None and suggest_symbol_column(var) is None else var
+            raise ValueError(ensembl_message(var_names, hint_var))
         if auto and warn:
             warnings.warn(
                 f"var_names look like Ensembl gene ids (e.g. {list(var_names[:2])}); gene symbols are taken from "
