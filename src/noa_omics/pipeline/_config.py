@@ -359,6 +359,10 @@ def validate_inputs(cfg: PipelineConfig) -> None:
                     f"available obsm keys: {list(meta.obsm.keys()) or 'none'}."
                 )
             _check_counts_layer(meta, sp_cfg.counts_layer, section="spatial", path=sp_cfg.path)
+            if sp_cfg.gene_symbols is not None and not _has_var_column(meta, sp_cfg.gene_symbols, sp_cfg.counts_layer):
+                raise ConfigError(
+                    f"column {sp_cfg.gene_symbols!r} (spatial.gene_symbols) not found in var of {sp_cfg.path!r}."
+                )
         finally:
             meta.file.close()
     if cfg.scoring.gene_sets is not None and not Path(cfg.scoring.gene_sets).is_file():
