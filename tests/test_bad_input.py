@@ -155,7 +155,7 @@ def env(tmp_path):
 
 def _ensembl() -> ad.AnnData:
     adata = lognorm()
-    adata.var["symbol"] = adata.var_names.to_numpy()
+    adata.var["approved_symbol"] = adata.var_names.to_numpy()  # not a well-known symbol column
     adata.var_names = [f"ENSG{i:011d}" for i in range(adata.n_vars)]
     return adata
 
@@ -307,7 +307,7 @@ CP = dict(sample_key="sample", condition_key="condition", reference="control")
 CASES: list[Case] = [
     # --- scoring ------------------------------------------------------------------------------
     Case("score-ensembl-without-gene_symbols", "tl.score", "Ensembl ids as var_names, no gene_symbols",
-         lambda e: S(_ensembl(), SETS, inplace=False), ValueError, r"Ensembl.*gene_symbols='symbol'"),
+         lambda e: S(_ensembl(), SETS, inplace=False), ValueError, r"Ensembl.*gene_symbols='approved_symbol'"),
     Case("score-mouse-data-human-sets", "tl.score", "mouse symbols in the data, human gene sets",
          lambda e: S(_mouse_symbols(), SETS, inplace=False), ValueError, r"look mouse.*human"),
     Case("score-mouse-data-species-human", "tl.score", "mouse symbols with species='human'",

@@ -214,12 +214,27 @@ def test_unknown_method_kwarg(small, sets):
 
 
 def test_ensembl_without_gene_symbols(small, sets):
+    # a symbol column under a name outside the well-known list: refused, the column suggested
     adata = small.copy()
-    adata.var["gene_name"] = adata.var_names.to_numpy()
+    adata.var["approved_symbol"] = adata.var_names.to_numpy()
     adata.var["biotype"] = "protein_coding"
     adata.var_names = [f"ENSG{j:011d}" for j in range(adata.n_vars)]
-    with pytest.raises(ValueError, match=r"Ensembl.*gene_symbols='gene_name'"):
+    with pytest.raises(ValueError, match=r"Ensembl.*gene_symbols='approved_symbol'"):
         noa.tl.score(adata, sets)
+
+
+def test_ensembl_with_known_symbol_column(small, sets):
+    from noa_omics._identifiers import GeneIdentifierWarning
+
+    expected = noa.tl.score(small, sets, method="zmean", inplace=False)
+    adata = small.copy()
+    adata.var["gene_name"] = adata.var_names.to_numpy()
+    adata.var_names = [f"ENSG{j:011d}.{j % 3 + 1}" for j in range(adata.n_vars)]
+    with pytest.warns(GeneIdentifierWarning, match=r"Ensembl.*var\['gene_name'\]") as record:
+        got = noa.tl.score(adata, sets, method="zmean")
+    assert len([w for w in record if issubclass(w.category, GeneIdentifierWarning)]) == 1
+    assert_allclose(got.to_numpy(), expected.to_numpy())
+    assert adata.uns["noa_zmean"]["params"]["gene_symbols"] == "gene_name"
 
 
 def _mouse(adata: ad.AnnData) -> ad.AnnData:

@@ -190,9 +190,11 @@ def annotate_testis(
     species
         ``"human"`` or ``"mouse"``; detected from the gene names when None.
     layer
-        Layer holding the expression (default ``X``).
+        Layer holding the expression (default ``X``; ``"raw"``: ``adata.raw.X``).
     gene_symbols
-        ``adata.var`` column with gene symbols when ``var_names`` are other identifiers.
+        ``adata.var`` column with gene symbols when ``var_names`` are other identifiers; None
+        uses ``var_names`` or, for Ensembl ids, the well-known symbol column (e.g. CELLxGENE's
+        ``feature_name``; see :mod:`noa_omics._identifiers`).
     method
         Scoring method of :func:`noa.tl.score` (``score_genes``, ``zmean``, ``aucell``, ``ucell``).
     cluster_key
@@ -236,17 +238,10 @@ def annotate_testis(
     check_adata(adata)
     species = check_species(species)
     check_obs_key(adata, cluster_key, what="cluster column", allow_none=True)
-    if gene_symbols is not None and gene_symbols not in adata.var.columns:
-        raise KeyError(
-            f"gene-symbol column {gene_symbols!r} not found in `adata.var`; available columns: "
-            f"{_preview(adata.var.columns)}."
-        )
     if not 0 <= float(min_confidence) <= 1:
         raise ValueError(f"`min_confidence` must be between 0 and 1, got {min_confidence}.")
-    view, normalised = log_normalized_view(adata, layer)
-    if gene_symbols is not None:
-        view.var_names = pd.Index(adata.var[gene_symbols].astype(str))
-        view.var_names_make_unique()
+    # identifiers by the package rule (noa_omics._identifiers): symbols as the view's var_names
+    view, normalised = log_normalized_view(adata, layer, gene_symbols=gene_symbols)
     if species is None:
         from ..genesets import detect_species
 

@@ -72,6 +72,9 @@ def compare_conditions(
     min_cells: int = 1,
     control_key: str | None = "control_dissociation",
     alpha: float = 0.05,
+    gene_symbols: str | None = None,
+    layer: str | None = None,
+    species: str | None = None,
 ) -> pd.DataFrame:
     r"""Compare per-cell values (scores) between conditions with the sample as the unit.
 
@@ -152,6 +155,13 @@ def compare_conditions(
         (NA when either p-value is NaN).
     alpha
         Level for the dissociation-confounding flag.
+    gene_symbols, layer, species
+        Used when the comparison scores: a ``value_key`` (or the dissociation control) that is a
+        curated gene-set name found neither in ``obs`` nor in a score table is scored here with
+        ``noa.tl.score(method="score_genes")`` on the log-normalised ``layer`` (``"raw"``:
+        ``raw.X``; raw counts are normalised on a copy), genes matched by the package rule
+        (``gene_symbols`` column, or the well-known symbol column for Ensembl ``var_names``;
+        :mod:`noa_omics._identifiers`). ``adata`` is not modified.
 
     Returns
     -------
@@ -197,6 +207,9 @@ def compare_conditions(
     type_key = cell_type_key if stratify and cell_type_key and cell_type_key != groupby else None
     if type_key is not None and not _has_column(data, type_key):
         type_key = None
+    if score_key is None:
+        data = _score_absent_sets(data, [*keys, *optional], gene_symbols=gene_symbols, layer=layer, species=species,
+                                  design=(sample_key, condition_key, groupby, reference))
     cells, found = cell_table(
         data,
         columns=[sample_key, condition_key, groupby, type_key, *covariates],
@@ -272,8 +285,45 @@ def compare_conditions(
         "min_cells": int(min_cells),
         "n_permutations": int(n_permutations),
         "random_state": random_state,
+        "gene_symbols": gene_symbols,
     }
     return result
+
+
+#: obsm key of the scores computed by :func:`compare_conditions` (on a light copy, never on the input).
+SCORED_HERE_KEY = "noa_compare_scores"
+
+
+def _score_absent_sets(data: Any, keys: list[str], *, gene_symbols: str | None, layer: str | None,
+                       species: str | None, design: tuple) -> Any:
+    """``data`` with the curated gene sets named in ``keys`` but absent from ``obs`` and the score
+    tables scored (in a light AnnData sharing ``obs``); ``data`` itself when nothing is to score."""
+    from ..genesets import detect_species, load
+    from ..scoring import score
+    from ._utils import log_normalized_view, score_tables
+
+    if not isinstance(data, AnnData):
+        return data
+    sample_key, condition_key, groupby, reference = design
+    if any(c is not None and c not in data.obs.columns for c in (sample_key, condition_key, groupby)):
+        return data  # the design error is reported by cell_table, before any scoring
+    present = set(data.obs[condition_key].dropna().unique())
+    if reference not in present or len(present) < 2:
+        return data
+    tables = score_tables(data)
+    absent = [k for k in keys if k not in data.obs.columns and not any(k in t.columns for t in tables.values())]
+    if not absent or data.n_vars == 0:
+        return data
+    view, _ = log_normalized_view(data, layer, gene_symbols=gene_symbols)
+    species = species or detect_species(view.var_names)
+    if species is None:
+        return data
+    library = load(species)
+    wanted = {k: list(library[k].genes) for k in absent if k in library}
+    if not wanted:
+        return data
+    scored = score(view, wanted, species=species, inplace=False)
+    return AnnData(obs=data.obs, obsm={**tables, SCORED_HERE_KEY: scored})
 
 
 def _has_column(data: Any, key: str) -> bool:

@@ -14,7 +14,8 @@ from anndata import AnnData
 
 from .._validation import check_adata, check_in, check_obs_key
 from ._stats import moderated_t_rows, welch_t_rows
-from ._utils import expression_matrix, levels, looks_like_counts, sample_conditions
+from .._identifiers import counts_layout, expression_layout, resolve_genes
+from ._utils import levels, sample_conditions
 
 STATISTICS = ("moderated_t", "welch_t")
 ENRICHMENT_COLUMNS = [
@@ -49,7 +50,8 @@ def pseudobulk(
         ``meta``: one row per profile with ``sample``, ``group`` and ``n_cells``. Profiles with
         fewer than ``min_cells`` cells are dropped.
     """
-    matrix = expression_matrix(adata, layer)
+    layout = expression_layout(adata, layer)
+    matrix = layout.matrix
     samples = adata.obs[sample_key].astype(str).to_numpy()
     groups = adata.obs[group_key].astype(str).to_numpy()
     labels = pd.Series(samples, dtype=object) + "|" + pd.Series(groups, dtype=object)
@@ -69,7 +71,7 @@ def pseudobulk(
         index=pd.Index(uniques, name="profile"),
     )
     keep = n_cells >= min_cells
-    counts = pd.DataFrame(summed[keep], index=meta.index[keep], columns=adata.var_names)
+    counts = pd.DataFrame(summed[keep], index=meta.index[keep], columns=layout.var_names)
     return counts, meta[keep]
 
 
@@ -136,6 +138,7 @@ def enrichment(
     seed: int = 0,
     species: str | None = None,
     cell_types: Sequence[str] | None = None,
+    gene_symbols: str | None = None,
 ) -> pd.DataFrame:
     r"""Gene-set enrichment per cell type from donor-level pseudobulk profiles.
 
@@ -165,7 +168,9 @@ def enrichment(
         None (curated library without the ``marker_*`` sets), a GeneSetCollection, a dict
         name -> genes or a GMT path.
     layer
-        Layer with raw counts (default ``"counts"``); ``None`` uses ``X``.
+        Layer with raw counts (default ``"counts"``); ``None`` uses ``X``, ``"raw"`` uses
+        ``adata.raw.X`` (CELLxGENE files). When the matrix is absent or not counts, the error
+        names where counts were found.
     min_cells
         Minimum cells per sample x cell type for a pseudobulk profile.
     min_samples
@@ -183,6 +188,10 @@ def enrichment(
         Species for ``gene_sets=None`` (detected from gene names when None).
     cell_types
         Restrict to these cell types (default: all present).
+    gene_symbols
+        ``var`` column with gene symbols (None: ``var_names``, or the well-known symbol column
+        when they are Ensembl ids; :mod:`noa_omics._identifiers`). Columns sharing a symbol have
+        their counts summed (with a warning).
 
     Returns
     -------
@@ -201,14 +210,18 @@ def enrichment(
     check_in(statistic, STATISTICS, name="statistic")
     if int(min_samples) < 2:
         raise ValueError(f"`min_samples` must be at least 2 (a donor-level statistic needs replicates), got {min_samples}.")
-    matrix = expression_matrix(adata, layer)
-    if not looks_like_counts(matrix):
-        where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-        raise ValueError(f"{where} does not hold raw counts (non-negative integers); pass the layer with raw counts.")
+    layout = counts_layout(adata, layer)
+    ids = resolve_genes(layout.var, layout.var_names, gene_symbols, where=layout.where,
+                        fallback_var=adata.var if layout.use_raw else None, duplicates="sum")
     obs = adata.obs
     conditions = sample_conditions(obs, sample_key=sample_key, condition_key=condition_key, reference=reference)
-    sets, version = _gene_set_dict(gene_sets, species, adata.var_names)
+    symbols = pd.Index(pd.unique(ids.symbols))
+    sets, version = _gene_set_dict(gene_sets, species, symbols)
+    _require_usable_sets(sets, symbols, ids, min_size, max_size)
     counts, meta = pseudobulk(adata, sample_key=sample_key, group_key=cell_type_key, layer=layer, min_cells=min_cells)
+    counts.columns = ids.symbols
+    if ids.n_duplicated:  # one column per symbol: counts summed (the rule of noa_omics._identifiers)
+        counts = counts.T.groupby(level=0, sort=False).sum().T
     condition_of = obs.groupby(sample_key, observed=True)[condition_key].first()
     condition_of.index = condition_of.index.astype(str)
     meta = meta.assign(condition=meta["sample"].map(condition_of))
@@ -217,6 +230,8 @@ def enrichment(
 
     rows = []
     skipped = []
+    unusable: dict[str, int] = {}  # gene set -> ranked genes, for sets never tested
+    tested: set[str] = set()
     for cell_type in types:
         in_type = meta["group"] == str(cell_type)
         ref = meta.index[in_type & (meta["condition"] == reference)]
@@ -237,6 +252,11 @@ def enrichment(
             )
             present = {name: [g for g in genes_ if g in ranking.index] for name, genes_ in sets.items()}
             usable = {name: g for name, g in present.items() if min_size <= len(g) <= max_size}
+            for name, g in present.items():
+                if name not in usable:
+                    unusable.setdefault(name, len(g))
+                else:
+                    tested.add(name)
             if not usable:
                 skipped.append(f"{cell_type} / {condition} (no gene set with {min_size}-{max_size} ranked genes)")
                 continue
@@ -256,6 +276,15 @@ def enrichment(
             UserWarning,
             stacklevel=2,
         )
+    never = {n: k for n, k in unusable.items() if n not in tested}
+    if never and rows:
+        warnings.warn(
+            f"{len(never)} gene set(s) were not tested in any cell type: fewer than min_size={min_size} or more than "
+            f"max_size={max_size} of their genes are ranked (expressed) (ranked genes in brackets): "
+            f"{', '.join(f'{n!r} ({k})' for n, k in list(never.items())[:10])}{' ...' if len(never) > 10 else ''}.",
+            UserWarning,
+            stacklevel=2,
+        )
     result = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=ENRICHMENT_COLUMNS)
     result = result[ENRICHMENT_COLUMNS]
     if len(result):
@@ -272,6 +301,7 @@ def enrichment(
         "reference": reference,
         "cell_type_key": cell_type_key,
         "layer": layer,
+        "gene_symbols": ids.column,
         "min_cells": int(min_cells),
         "statistic": statistic,
         "permutation_num": int(permutation_num),
@@ -281,6 +311,22 @@ def enrichment(
         "geneset_version": version,
     }
     return result
+
+
+def _require_usable_sets(sets: dict[str, list[str]], symbols: pd.Index, ids, min_size: int, max_size: int) -> None:
+    """Refuse a run in which no gene set can be tested whatever the samples (identifiers or species
+    that do not match the sets), instead of returning an empty table."""
+    present = set(symbols)
+    sizes = {name: sum(g in present for g in genes) for name, genes in sets.items()}
+    if any(min_size <= n <= max_size for n in sizes.values()) or not sizes:
+        return
+    best = max(sizes.items(), key=lambda t: t[1])
+    raise ValueError(
+        f"no gene set has between min_size={min_size} and max_size={max_size} genes among the data's genes "
+        f"(best: {best[0]!r} with {best[1]}); genes were matched on {ids.source} (e.g. {list(symbols[:3])}). "
+        "Pass gene_symbols='<var column with symbols>' when var_names are not symbols, check species= and "
+        "gene_sets=, or lower min_size."
+    )
 
 
 def _prerank(gseapy: Any, ranking: pd.Series, sets: dict[str, list[str]], *, permutation_num: int, seed: int,

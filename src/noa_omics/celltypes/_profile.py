@@ -17,14 +17,15 @@ PROFILE_COLUMNS = ["sample", "condition", "cell_type", "gene_set", "n_cells", "m
 
 
 def _score_table(
-    adata: AnnData, *, method: str, score_key: str | None, species: str | None, layer: str | None
+    adata: AnnData, *, method: str, score_key: str | None, species: str | None, layer: str | None,
+    gene_symbols: str | None = None,
 ) -> tuple[pd.DataFrame, str]:
     key = score_key or f"noa_{method}"
     if key in adata.obsm or score_key is not None:
         return check_score_table(adata, key), key
     from ..scoring import score
 
-    view, _ = log_normalized_view(adata, layer)
+    view, _ = log_normalized_view(adata, layer, gene_symbols=gene_symbols)
     table = score(view, None, method=method, species=species, inplace=False)
     return table, key
 
@@ -42,6 +43,7 @@ def apoptosis_profile(
     high_quantile: float = 0.9,
     species: str | None = None,
     layer: str | None = None,
+    gene_symbols: str | None = None,
 ) -> pd.DataFrame:
     r"""Tidy summary of gene-set scores per sample x cell type x gene set.
 
@@ -89,7 +91,10 @@ def apoptosis_profile(
     high_quantile
         Quantile :math:`q` in (0, 1) defining "high".
     species, layer
-        Passed to the scorer when scores are computed here.
+        Passed to the scorer when scores are computed here (``layer="raw"``: ``adata.raw.X``).
+    gene_symbols
+        ``var`` column with gene symbols, for scores computed here (None: ``var_names``, or the
+        well-known symbol column when they are Ensembl ids; :mod:`noa_omics._identifiers`).
 
     Returns
     -------
@@ -108,7 +113,8 @@ def apoptosis_profile(
         raise ValueError(f"`high_quantile` must be in (0, 1), got {high_quantile}.")
     if reference is not None and condition_key is None:
         raise ValueError("`reference` needs `condition_key` (the column holding the reference condition).")
-    table, key = _score_table(adata, method=method, score_key=score_key, species=species, layer=layer)
+    table, key = _score_table(adata, method=method, score_key=score_key, species=species, layer=layer,
+                              gene_symbols=gene_symbols)
     if sets is None:
         sets = [c for c in table.columns if not str(c).startswith("marker_")] or list(table.columns)
     else:
@@ -192,6 +198,7 @@ def apoptosis_profile(
         "score_key": key,
         "reference": reference,
         "high_quantile": float(high_quantile),
+        "gene_symbols": gene_symbols,
         "thresholds": {k: dict(zip(sets, map(float, v))) for k, v in thresholds.items()},
     }
     return result

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._identifiers import expression_layout, symbol_view
 from .._validation import _preview, check_frame_columns, check_no_infinite, check_obs_key, check_score_table, is_count_matrix
 
 #: obsm key preferred when a value is found in several score tables.
@@ -105,14 +106,9 @@ def cell_table(
 
 
 def expression_matrix(adata: AnnData, layer: str | None) -> Any:
-    """``adata.layers[layer]`` or ``adata.X`` with a readable error for a missing layer."""
-    if layer is None:
-        if adata.X is None:
-            raise ValueError("`adata.X` is empty; pass `layer=` with the expression values.")
-        return adata.X
-    if layer not in adata.layers:
-        raise KeyError(f"layer {layer!r} not found; available layers: {_preview(adata.layers.keys())}.")
-    return adata.layers[layer]
+    """``adata.layers[layer]``, ``adata.X`` (None) or ``adata.raw.X`` (``"raw"``), with a readable
+    error for a missing one (:func:`noa_omics._identifiers.expression_layout`)."""
+    return expression_layout(adata, layer).matrix
 
 
 def looks_like_counts(matrix: Any) -> bool:
@@ -123,21 +119,26 @@ def looks_like_counts(matrix: Any) -> bool:
     return is_count_matrix(matrix, empty=True)
 
 
-def log_normalized_view(adata: AnnData, layer: str | None = None, *, target_sum: float = 1e4) -> tuple[AnnData, bool]:
-    """A light AnnData whose X is log-normalised expression, leaving ``adata`` untouched.
+def log_normalized_view(
+    adata: AnnData, layer: str | None = None, *, target_sum: float = 1e4, gene_symbols: str | None = None
+) -> tuple[AnnData, bool]:
+    """A light AnnData whose X is log-normalised expression and whose ``var_names`` are gene
+    symbols, leaving ``adata`` untouched.
 
-    When the values are raw counts (non-negative integers), a copy is normalised to
-    ``target_sum`` counts per cell and ``log1p``-transformed (``scanpy.pp.normalize_total`` +
-    ``scanpy.pp.log1p``); cells without counts stay all-zero. Otherwise the matrix is used as is
-    (assumed log-normalised already). Returns the view and whether it was normalised here.
+    Identifiers follow :func:`noa_omics._identifiers.resolve_genes` (``gene_symbols`` column, or
+    the well-known symbol column when ``var_names`` are Ensembl ids; first occurrence of a
+    duplicated symbol). ``layer="raw"`` reads ``adata.raw.X``. When the values are raw counts
+    (non-negative integers), a copy is normalised to ``target_sum`` counts per cell and
+    ``log1p``-transformed (``scanpy.pp.normalize_total`` + ``scanpy.pp.log1p``); cells without
+    counts stay all-zero. Otherwise the matrix is used as is (assumed log-normalised already).
+    Returns the view and whether it was normalised here.
     """
     import scanpy as sc
 
-    matrix = expression_matrix(adata, layer)
-    view = AnnData(X=matrix, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names))
-    if not looks_like_counts(matrix):
+    view, _, layout = symbol_view(adata, layer=layer, gene_symbols=gene_symbols, stacklevel=5)
+    if not looks_like_counts(layout.matrix):
         return view, False
-    view.X = _float32_copy(matrix)
+    view.X = _float32_copy(layout.matrix)
     sc.pp.normalize_total(view, target_sum=target_sum)
     sc.pp.log1p(view)
     return view, True

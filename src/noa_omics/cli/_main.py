@@ -133,8 +133,12 @@ def score(
     method: list[str] = typer.Option(["score_genes"], "--method", "-m",
                                      help="score_genes, aucell, ucell or zmean; repeat for several."),
     genesets: Optional[Path] = typer.Option(None, "--genesets", help="GMT file (default: the curated library)."),
-    layer: Optional[str] = typer.Option(None, "--layer", help="Layer to score (default: X)."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Layer to score (default: X; raw: adata.raw.X)."),
     species: Optional[str] = typer.Option(None, "--species", help="human or mouse (default: detected)."),
+    gene_symbols: Optional[str] = typer.Option(
+        None, "--gene-symbols",
+        help="var column with gene symbols, e.g. feature_name (default: var_names, or the well-known symbol "
+             "column when they are Ensembl ids)."),
     normalize: str = typer.Option("auto", "--normalize",
                                   help="auto: log-normalise when the matrix holds raw counts; yes; no."),
     seed: int = typer.Option(0, "--seed", help="Random seed (score_genes control genes)."),
@@ -147,7 +151,7 @@ def score(
 
     species = check_species(species)
     info = score_file(input, out, methods=method, gene_sets=str(genesets) if genesets else None, layer=layer,
-                      species=species, normalize=normalize, random_state=seed)
+                      species=species, normalize=normalize, random_state=seed, gene_symbols=gene_symbols)
     shapes = ", ".join(f"{m}: {s[1]} sets" for m, s in info["shapes"].items())
     typer.echo(f"scored {info['n_cells']} cells ({shapes}){' after log-normalising counts' if info['normalized'] else ''}"
                f" -> {out}")

@@ -17,7 +17,8 @@ from anndata import AnnData
 
 from .._validation import is_count_matrix
 from .._vocabulary import CELL_TYPES
-from ._readers import SYMBOL_COLUMNS, _ENSEMBL, _READ_ERRORS, read
+from .._identifiers import known_symbol_column, looks_like_ensembl
+from ._readers import _READ_ERRORS, read
 from ._registry import get_entry
 
 #: Environment variable overriding the download cache folder.
@@ -92,16 +93,16 @@ def _fetch(item: dict[str, Any], folder: Path, fmt: str, progress: bool) -> Path
 
 def _symbols_as_var_names(adata: AnnData, notes: list[str]) -> None:
     names = adata.var_names.astype(str)
-    if np.mean([bool(_ENSEMBL.match(n)) for n in names[: min(len(names), 500)]]) < 0.5:
+    if not looks_like_ensembl(names):
         return
-    for column in SYMBOL_COLUMNS:
-        if column in adata.var.columns:
-            symbols = adata.var[column].astype(str)
-            adata.var["gene_ids"] = names.to_numpy()
-            adata.var_names = pd.Index(symbols.to_numpy())
-            adata.var_names_make_unique()
-            notes.append(f"var_names were Ensembl ids; symbols taken from var[{column!r}], ids kept in var['gene_ids'].")
-            return
+    column = known_symbol_column(adata.var)  # the package's one list of symbol columns
+    if column is not None:
+        symbols = adata.var[column].astype(str)
+        adata.var["gene_ids"] = names.to_numpy()
+        adata.var_names = pd.Index(symbols.to_numpy())
+        adata.var_names_make_unique()
+        notes.append(f"var_names were Ensembl ids; symbols taken from var[{column!r}], ids kept in var['gene_ids'].")
+        return
     notes.append("var_names are Ensembl ids and no symbol column was found; gene-set scoring needs symbols.")
 
 

@@ -25,8 +25,6 @@ from ._registry import FORMATS, ORIENTATIONS
 
 _ENSEMBL = re.compile(r"^ENS[A-Z]{0,6}G\d{6,}(\.\d+)?$")
 _BARCODE = re.compile(r"[ACGTN]{8,}")
-#: Columns that hold gene symbols when ``var_names`` are Ensembl ids.
-SYMBOL_COLUMNS = ("feature_name", "gene_symbols", "gene_symbol", "gene_name", "gene_names", "symbol", "Gene", "name")
 
 _EXPECTED = {
     "10x_h5": "a Cell Ranger HDF5 feature-barcode matrix (.h5, v3 layout with /matrix)",

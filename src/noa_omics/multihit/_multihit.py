@@ -10,6 +10,7 @@ table (``context_rules.yaml``), with a sentence naming the values behind the cal
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 import yaml
 from anndata import AnnData
 
+from .._identifiers import looks_like_ensembl, symbol_view
 from .._validation import _preview, check_adata, check_no_infinite, check_obs_key, check_score_table, check_species
 from ..genesets import detect_species
 from ..genesets import load as load_genesets
@@ -30,11 +32,12 @@ from ._context import apply_rules, call_histology, evidence_sentence, load_rules
 SPATIAL_HISTOLOGY_COLUMNS: tuple[str, ...] = ("histology", "majority_histology", "dominant_histology")
 
 
-def _detect_species(adata: AnnData) -> str:
-    species = detect_species(adata.var_names)
+def _detect_species(names: pd.Index) -> str:
+    species = detect_species(names)
     if species is None:
         raise ValueError(
-            "could not tell the species from `adata.var_names`; pass species='human' or species='mouse'."
+            "could not tell the species from the gene names (`adata.var_names`, or the `gene_symbols` column); "
+            "pass species='human' or species='mouse'."
         )
     return species
 
@@ -96,21 +99,65 @@ def _resolve_reference(
 
 def _per_cell_scores(
     adata: AnnData,
+    view: AnnData,
     needed: list[str],
     *,
     score_key: str | None,
     method: str,
-    layer: str | None,
     species: str,
     collection: Any,
 ) -> pd.DataFrame:
+    """Per-cell scores of the ``needed`` sets: from ``obsm[score_key]``, the sets absent from it
+    scored here from expression (``view``: symbol-named, see :mod:`noa_omics._identifiers`)."""
+    to_score = list(needed)
+    scores = None
     if score_key is not None:
-        scores = check_score_table(adata, score_key, sets=needed)[needed].astype(float)
+        table = check_score_table(adata, score_key)
+        have = [s for s in needed if s in table.columns]
+        to_score = [s for s in needed if s not in table.columns]
+        absent = [s for s in to_score if s not in collection]
+        if absent:
+            check_score_table(adata, score_key, sets=needed)  # raises, naming the sets
+        scores = table[have].astype(float)
         check_no_infinite(scores, name=f"`adata.obsm[{score_key!r}]`")
-        return scores
-    gene_sets = {name: list(collection[name].genes) for name in needed}
-    scores = score(adata, gene_sets, method=method, layer=layer, species=species, inplace=False)
-    return pd.DataFrame(scores, index=adata.obs_names).reindex(columns=needed).astype(float)
+        if to_score:
+            warnings.warn(
+                f"gene set(s) {to_score} of the multi-hit axes are not in `adata.obsm[{score_key!r}]`; they are "
+                f"scored here from the expression with method={method!r}.",
+                UserWarning,
+                stacklevel=3,
+            )
+    if to_score:
+        gene_sets = {name: list(collection[name].genes) for name in to_score}
+        try:
+            computed = score(view, gene_sets, method=method, species=species, inplace=False)
+        except ValueError as err:
+            if score_key is None:
+                raise
+            try:  # not in the table and not scorable here: the KeyError names the sets
+                check_score_table(adata, score_key, sets=needed)
+            except KeyError as missing:
+                raise KeyError(f"{missing.args[0]} Scoring them from the expression failed too: {err}") from None
+            raise
+        computed = pd.DataFrame(computed, index=adata.obs_names).reindex(columns=to_score)
+        scores = computed if scores is None else pd.concat([scores, computed], axis=1)
+    return scores.reindex(columns=needed).astype(float)
+
+
+def _warn_unavailable(unavailable: list[str], ids: Any) -> None:
+    """One warning naming every ingredient left out of its axis for all donors, and why."""
+    if not unavailable:
+        return
+    hint = ""
+    if ids.column is None and looks_like_ensembl(ids.names):
+        hint = (" The gene names are Ensembl ids: pass gene_symbols='<var column with symbols>' so that gene "
+                "ingredients (e.g. XIST) can be read.")
+    warnings.warn(
+        f"{len(unavailable)} multi-hit ingredient(s) could not be measured in any donor and are left out of their "
+        f"axes: {'; '.join(unavailable)}.{hint}",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _spatial_table(spatial: Any, sample_key: str) -> pd.DataFrame | None:
@@ -165,6 +212,7 @@ def multihit(
     rules: str | os.PathLike | Mapping | None = None,
     species: str | None = None,
     layer: str | None = None,
+    gene_symbols: str | None = None,
     allow_missing_axes: bool = False,
     key_added: str = "noa_multihit",
     inplace: bool = True,
@@ -209,7 +257,8 @@ def multihit(
         ``obs`` column with fine cell types of the vocabulary (``noa.tl.annotate_testis``).
     score_key
         ``obsm`` key of precomputed per-cell scores (``noa.tl.score``); None scores the needed
-        gene sets here with ``method``.
+        gene sets here with ``method``. Sets absent from the table are scored here (with a
+        warning); gene ingredients (e.g. XIST) are always read from the expression.
     method
         Scoring method passed to ``noa.tl.score`` (``score_genes``, ``aucell``, ``ucell``, ``zmean``).
     spatial
@@ -222,7 +271,12 @@ def multihit(
     species
         ``human`` or ``mouse``; detected from ``var_names`` when None.
     layer
-        Layer to score and read gene expression from (default ``X``).
+        Layer to score and read gene expression from (default ``X``; ``"raw"``: ``adata.raw.X``).
+    gene_symbols
+        ``var`` column with gene symbols (None: ``var_names``, or the well-known symbol column
+        when they are Ensembl ids, e.g. CELLxGENE's ``feature_name``; :mod:`noa_omics._identifiers`).
+        An ingredient that cannot be measured in any donor (a gene or gene set absent, too few
+        cells) is left out of its axis with one warning naming it and why.
     allow_missing_axes
         If False (default), an axis that no ingredient can measure in any donor raises a
         ValueError naming the ingredients and why; if True it is NaN.
@@ -270,7 +324,8 @@ def multihit(
     samples = pd.Index(sorted(pd.unique(sample)), name=sample_key)
     conditions = _sample_conditions(obs, sample, condition_key).reindex(samples) if condition_key else None
     refs = _resolve_reference(reference, samples, conditions, condition_key)
-    species = check_species(species) or _detect_species(adata)
+    view, ids, _ = symbol_view(adata, layer=layer, gene_symbols=gene_symbols)
+    species = check_species(species) or _detect_species(ids.names)
 
     cfg = load_axes(axes, species=species)
     fields = set(AXES) | set(cfg.derived) | {"germ_fraction", "germ_per_sertoli", "histology", "most_advanced_stage"}
@@ -287,7 +342,7 @@ def multihit(
                 "Fix the names in `axes=` or add the sets."
             )
     scores = _per_cell_scores(
-        adata, needed, score_key=score_key, method=method, layer=layer, species=species, collection=collection
+        adata, view, needed, score_key=score_key, method=method, species=species, collection=collection
     )
     spatial_table = _spatial_table(spatial, sample_key)
 
@@ -299,8 +354,8 @@ def multihit(
         reference=refs,
         min_cells=cfg.settings["min_cells"],
         scores=scores,
-        adata=adata,
-        layer=layer,
+        adata=view,  # symbol-named view of the chosen matrix: gene ingredients by symbol
+        layer=None,
         spatial=spatial_table,
     )
     blocks = {
@@ -365,6 +420,7 @@ def multihit(
         for res in block.ingredients
         if res.unavailable is not None
     ]
+    _warn_unavailable(unavailable, ids)
     z_fields = set(AXES) | set(cfg.derived)
     contexts, rule_ids, evidence = [], [], []
     for s in samples:
@@ -421,6 +477,7 @@ def multihit(
                     "method": method,
                     "species": species,
                     "layer": layer,
+                    "gene_symbols": ids.column,
                     "spatial_given": spatial is not None,
                     "allow_missing_axes": allow_missing_axes,
                 }

@@ -44,12 +44,15 @@ class SingleCellSection:
     """Single-cell input (an ``.h5ad`` file)."""
 
     path: str | None = None
+    #: Layer with the raw counts; ``"raw"``: ``adata.raw.X`` (CELLxGENE); None: ``X``.
     counts_layer: str | None = "counts"
     sample_key: str = "sample"
     condition_key: str = "condition"
     reference: str = "control"
     donor_key: str | None = None
     cell_type_key: str | None = None
+    #: ``var`` column with gene symbols (e.g. ``feature_name``), passed to every stage; None uses
+    #: ``var_names`` or, for Ensembl ids, the well-known symbol column (``noa_omics._identifiers``).
     gene_symbols: str | None = None
 
 
@@ -62,6 +65,7 @@ class SpatialSection:
     cell_type_key: str | None = "noa_cell_type"
     spatial_key: str = "spatial"
     counts_layer: str | None = None
+    gene_symbols: str | None = None
 
 
 @dataclass
@@ -284,6 +288,30 @@ def _check_column(meta: Any, key: str | None, *, section: str, option: str, path
         )
 
 
+def _check_counts_layer(meta: Any, layer: str | None, *, section: str, path: str) -> None:
+    """``counts_layer``: a layer, ``raw`` (``adata.raw.X`` when no layer is named so) or null (X)."""
+    if layer is None or layer in meta.layers.keys():
+        return
+    has_raw = meta.raw is not None
+    if layer == "raw" and has_raw:
+        return
+    raw_note = (
+        "; counts_layer: raw reads adata.raw.X, but the file has no raw" if layer == "raw"
+        else ("; the file has adata.raw: use counts_layer: raw for adata.raw.X" if has_raw else "")
+    )
+    raise ConfigError(
+        f"layer {layer!r} ({section}.counts_layer) not found in {path!r}; "
+        f"available layers: {list(meta.layers.keys()) or 'none'}{raw_note}. Set counts_layer: null if X "
+        "holds the raw counts."
+    )
+
+
+def _has_var_column(meta: Any, column: str, counts_layer: str | None) -> bool:
+    if column in meta.var.columns:
+        return True
+    return counts_layer == "raw" and meta.raw is not None and column in meta.raw.var.columns
+
+
 def validate_inputs(cfg: PipelineConfig) -> None:
     """Check input files, columns, layers and the reference condition before running.
 
@@ -300,15 +328,11 @@ def validate_inputs(cfg: PipelineConfig) -> None:
         try:
             for option in ("sample_key", "condition_key", "donor_key", "cell_type_key"):
                 _check_column(meta, getattr(sc_cfg, option), section="singlecell", option=option, path=sc_cfg.path)
-            if sc_cfg.counts_layer is not None and sc_cfg.counts_layer not in meta.layers.keys():
+            _check_counts_layer(meta, sc_cfg.counts_layer, section="singlecell", path=sc_cfg.path)
+            if sc_cfg.gene_symbols is not None and not _has_var_column(meta, sc_cfg.gene_symbols, sc_cfg.counts_layer):
                 raise ConfigError(
-                    f"layer {sc_cfg.counts_layer!r} (singlecell.counts_layer) not found in {sc_cfg.path!r}; "
-                    f"available layers: {list(meta.layers.keys()) or 'none'}. Set counts_layer: null if X "
-                    "holds the raw counts."
-                )
-            if sc_cfg.gene_symbols is not None and sc_cfg.gene_symbols not in meta.var.columns:
-                raise ConfigError(
-                    f"column {sc_cfg.gene_symbols!r} (singlecell.gene_symbols) not found in var of {sc_cfg.path!r}."
+                    f"column {sc_cfg.gene_symbols!r} (singlecell.gene_symbols) not found in var of {sc_cfg.path!r}; "
+                    f"available columns: {', '.join(map(str, list(meta.var.columns)[:12])) or '(none)'}."
                 )
             conditions = meta.obs[sc_cfg.condition_key].astype(str).unique().tolist()
             if sc_cfg.reference not in conditions:
@@ -334,9 +358,10 @@ def validate_inputs(cfg: PipelineConfig) -> None:
                     f"no coordinates at obsm[{sp_cfg.spatial_key!r}] (spatial.spatial_key) in {sp_cfg.path!r}; "
                     f"available obsm keys: {list(meta.obsm.keys()) or 'none'}."
                 )
-            if sp_cfg.counts_layer is not None and sp_cfg.counts_layer not in meta.layers.keys():
+            _check_counts_layer(meta, sp_cfg.counts_layer, section="spatial", path=sp_cfg.path)
+            if sp_cfg.gene_symbols is not None and not _has_var_column(meta, sp_cfg.gene_symbols, sp_cfg.counts_layer):
                 raise ConfigError(
-                    f"layer {sp_cfg.counts_layer!r} (spatial.counts_layer) not found in {sp_cfg.path!r}."
+                    f"column {sp_cfg.gene_symbols!r} (spatial.gene_symbols) not found in var of {sp_cfg.path!r}."
                 )
         finally:
             meta.file.close()

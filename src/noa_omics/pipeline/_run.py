@@ -69,7 +69,7 @@ def run_pipeline(cfg: PipelineConfig, *, progress: Progress | None = None, comma
 
 def score_file(path: str | Path, out: str | Path, *, methods: Sequence[str] = ("score_genes",),
                gene_sets: str | None = None, layer: str | None = None, species: str | None = None,
-               normalize: str = "auto", random_state: int = 0) -> dict[str, Any]:
+               normalize: str = "auto", random_state: int = 0, gene_symbols: str | None = None) -> dict[str, Any]:
     """Score an ``.h5ad`` file and write the scored copy atomically (``noa-omics score``).
 
     Parameters
@@ -81,7 +81,10 @@ def score_file(path: str | Path, out: str | Path, *, methods: Sequence[str] = ("
     gene_sets
         A GMT file; None scores the curated library of the detected species.
     layer
-        Layer to score; None scores ``X``.
+        Layer to score; None scores ``X``; ``"raw"`` scores ``adata.raw.X``.
+    gene_symbols
+        ``var`` column with gene symbols (e.g. ``feature_name``); None uses ``var_names``, or the
+        well-known symbol column when they are Ensembl ids (:mod:`noa_omics._identifiers`).
     normalize
         ``auto``: when the scored matrix holds raw counts, log-normalise a copy into ``X``
         (counts kept in ``layers["counts"]``) and score that; ``yes``: always; ``no``: never.
@@ -92,6 +95,8 @@ def score_file(path: str | Path, out: str | Path, *, methods: Sequence[str] = ("
         ``n_cells``, ``methods``, ``normalized`` and the score shape per method.
     """
     import anndata as ad
+
+    from .._identifiers import expression_layout
 
     for method in methods:
         if method not in SCORING_METHODS:
@@ -108,10 +113,15 @@ def score_file(path: str | Path, out: str | Path, *, methods: Sequence[str] = ("
         adata = ad.read_h5ad(path)
     except Exception as err:
         raise ConfigError(f"input file {str(path)!r} is not a readable AnnData .h5ad file: {err}") from err
-    if layer is not None and layer not in adata.layers:
+    if layer is not None and layer not in adata.layers and not (layer == "raw" and adata.raw is not None):
         raise ConfigError(f"layer {layer!r} not found in {str(path)!r}; available layers: "
-                          f"{list(adata.layers.keys()) or 'none'}.")
-    matrix = adata.layers[layer] if layer is not None else adata.X
+                          f"{list(adata.layers.keys()) or 'none'}"
+                          f"{' (--layer raw scores adata.raw.X)' if adata.raw is not None else ''}.")
+    if gene_symbols is not None and gene_symbols not in adata.var.columns and not (
+            layer == "raw" and gene_symbols in adata.raw.var.columns):
+        raise ConfigError(f"--gene-symbols {gene_symbols!r} is not a column of var in {str(path)!r}; available "
+                          f"columns: {', '.join(map(str, list(adata.var.columns)[:12])) or '(none)'}.")
+    matrix = expression_layout(adata, layer).matrix
     do_norm = normalize == "yes" or (normalize == "auto" and _steps.looks_like_counts(matrix))
     if do_norm:
         adata = _steps.prepare_expression(adata, counts_layer=layer)
@@ -121,7 +131,7 @@ def score_file(path: str | Path, out: str | Path, *, methods: Sequence[str] = ("
 
         gene_sets = _gs.read_gmt(gene_sets)
     results = _steps.score(adata, methods=methods, gene_sets=gene_sets, species=species, layer=layer,
-                           random_state=random_state)
+                           gene_symbols=gene_symbols, random_state=random_state)
     _io.write_h5ad(out, adata)
     return {"n_cells": int(adata.n_obs), "methods": list(methods), "normalized": bool(do_norm),
             "shapes": {m: list(df.shape) for m, df in results.items()}}

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 from anndata import AnnData
 
+from .._identifiers import expression_layout
 from .._version import __version__
 from . import _figures, _io, _steps
 from ._config import PipelineConfig
@@ -174,7 +175,7 @@ def stage_annotate(cfg: PipelineConfig, ws: Workspace) -> None:
     """Cell-type labels, embedding, composition table and the annotation figures."""
     sc_cfg = cfg.singlecell
     adata = ws.load_adata("singlecell_input")
-    _steps.annotate(adata, cell_type_key=sc_cfg.cell_type_key)
+    _steps.annotate(adata, cell_type_key=sc_cfg.cell_type_key, gene_symbols=sc_cfg.gene_symbols)
     if cfg.steps.embedding:
         _steps.embed(adata, random_state=cfg.seed)
     ws.save_adata("annotated", adata)
@@ -205,9 +206,9 @@ def stage_profile(cfg: PipelineConfig, ws: Workspace) -> None:
     method = cfg.primary_method
     ws.save_table("apoptosis_profile", _steps.profile(
         adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key, reference=sc_cfg.reference,
-        method=method))
+        method=method, gene_symbols=sc_cfg.gene_symbols))
     effects = _steps.compare(adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key,
-                             reference=sc_cfg.reference, method=method)
+                             reference=sc_cfg.reference, method=method, gene_symbols=sc_cfg.gene_symbols)
     ws.save_table("condition_effects", effects)
     ws.save_figure("donor_scores", _figures.donor_scores(
         adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key,
@@ -217,7 +218,7 @@ def stage_profile(cfg: PipelineConfig, ws: Workspace) -> None:
         enr = _steps.enrichment(adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key,
                                 reference=sc_cfg.reference, gene_sets=cfg.scoring.gene_sets,
                                 permutations=cfg.enrichment.permutations, min_size=cfg.enrichment.min_size,
-                                random_state=cfg.seed)
+                                random_state=cfg.seed, gene_symbols=sc_cfg.gene_symbols)
         ws.save_table("enrichment", enr)
         if len(enr):
             ws.save_figure("enrichment", _figures.enrichment(enr))
@@ -231,14 +232,15 @@ def stage_spatial(cfg: PipelineConfig, ws: Workspace) -> None:
     if sdata.n_vars >= 20:
         # score the panel (Sertoli barrier/immaturity term of the niche-collapse index)
         counts = sp_cfg.counts_layer if cfg.demo is None else ("counts" if "counts" in sdata.layers else None)
-        matrix = sdata.layers[counts] if counts is not None else sdata.X
+        matrix = expression_layout(sdata, counts).matrix  # counts_layer: raw -> adata.raw.X
         if _steps.looks_like_counts(matrix):
             sdata = _steps.prepare_expression(sdata, counts_layer=counts)
-            _steps.score(sdata, methods=[cfg.primary_method], species=cfg.species, random_state=cfg.seed)
+            _steps.score(sdata, methods=[cfg.primary_method], species=cfg.species, random_state=cfg.seed,
+                         gene_symbols=sp_cfg.gene_symbols)
             score_key = f"noa_{cfg.primary_method}"
     cell_type_key = sp_cfg.cell_type_key
     if cell_type_key is None:
-        _steps.annotate(sdata)
+        _steps.annotate(sdata, gene_symbols=sp_cfg.gene_symbols)
         cell_type_key = "noa_cell_type"
     tubules, niche = _steps.spatial(sdata, sample_key=sp_cfg.sample_key, cell_type_key=cell_type_key,
                                     spatial_key=sp_cfg.spatial_key, score_key=score_key, random_state=cfg.seed)
@@ -264,7 +266,7 @@ def stage_multihit(cfg: PipelineConfig, ws: Workspace) -> None:
             spatial_table = niche.rename(columns={sample_col: sc_cfg.sample_key}).set_index(sc_cfg.sample_key)
     table = _steps.multihit(adata, sample_key=sc_cfg.sample_key, reference=sc_cfg.reference,
                             condition_key=sc_cfg.condition_key, spatial_table=spatial_table,
-                            method=cfg.primary_method)
+                            method=cfg.primary_method, gene_symbols=sc_cfg.gene_symbols)
     ws.save_table("multihit", table.rename_axis(sc_cfg.sample_key).reset_index())
     ws.save_figure("multihit_heatmap", _figures.multihit_heatmap(table))
 

@@ -51,10 +51,10 @@ def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", t
     Parameters
     ----------
     adata
-        Cells x genes with raw counts in ``layers[counts_layer]`` (or in ``X`` when
-        ``counts_layer`` is None).
+        Cells x genes with raw counts in ``layers[counts_layer]``, in ``raw.X``
+        (``counts_layer="raw"``, the CELLxGENE layout) or in ``X`` (``counts_layer=None``).
     counts_layer
-        Layer holding the raw counts; None reads them from ``X``.
+        Layer holding the raw counts; ``"raw"`` reads ``adata.raw.X``; None reads them from ``X``.
     target_sum
         Library size after normalisation (``scanpy.pp.normalize_total``).
 
@@ -62,45 +62,50 @@ def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", t
     -------
     AnnData
         A new object: ``X`` = :math:`\\log(1 + 10^4\\, x_{cg} / \\sum_g x_{cg})`,
-        ``layers["counts"]`` = raw counts (float32, CSR).
+        ``layers["counts"]`` = raw counts (float32, CSR). With ``counts_layer="raw"`` the genes are
+        those of ``raw.var`` (with the ``var`` columns where the genes match) and ``raw`` is not
+        copied (its counts are ``layers["counts"]``).
     """
     import scanpy as sc
 
+    from .._identifiers import counts_layout
+
     check_adata(adata)
-    if counts_layer is not None and counts_layer not in adata.layers:
-        raise KeyError(
-            f"layer {counts_layer!r} not found; available layers: {list(adata.layers.keys()) or 'none'}. "
-            "Pass counts_layer=None if X holds the raw counts."
-        )
-    counts = adata.layers[counts_layer] if counts_layer is not None else adata.X
-    if not looks_like_counts(counts):
-        where = f"layers[{counts_layer!r}]" if counts_layer else "X"
-        raise ValueError(
-            f"{where} does not hold raw counts (non-negative integers); point counts_layer to the raw "
-            "count matrix (normalisation is done by the pipeline)."
-        )
-    out = adata.copy()
+    layout = counts_layout(adata, counts_layer, option="counts_layer")
+    counts = layout.matrix
+    if layout.use_raw:
+        var = layout.var.copy()
+        if not var.index.equals(adata.var_names):
+            extra = [c for c in adata.var.columns if c not in var.columns]
+            var = var.join(adata.var[extra]) if extra else var
+        else:
+            var = adata.var.copy().join(var[[c for c in var.columns if c not in adata.var.columns]])
+        out = AnnData(X=None, obs=adata.obs.copy(), var=var, uns=dict(adata.uns), obsm=dict(adata.obsm),
+                      obsp=dict(adata.obsp))
+    else:
+        out = adata.copy()
     counts = sp.csr_matrix(counts, dtype=np.float32) if not sp.issparse(counts) else counts.tocsr().astype(np.float32)
     out.layers["counts"] = counts
     out.X = counts.copy()
     sc.pp.normalize_total(out, target_sum=target_sum)
     sc.pp.log1p(out)
-    _record(out, "prepare", {"counts_layer": counts_layer, "target_sum": float(target_sum)})
+    _record(out, "prepare", {"counts_layer": counts_layer, "counts_from": layout.where, "target_sum": float(target_sum)})
     return out
 
 
-def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str = "noa_cell_type") -> pd.Series:
+def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str = "noa_cell_type",
+             gene_symbols: str | None = None) -> pd.Series:
     """Cell-type labels in ``obs["noa_cell_type"]`` and ``obs["noa_cell_class"]`` (in place).
 
     With ``cell_type_key`` the labels of that column are harmonised to the vocabulary with
     :func:`noa_omics.tl.harmonize_labels`; otherwise cells are annotated from marker sets with
-    :func:`noa_omics.tl.annotate_testis`.
+    :func:`noa_omics.tl.annotate_testis` (genes matched through ``gene_symbols``).
     """
     from .. import tl
 
     check_adata(adata)
     if cell_type_key is None:
-        tl.annotate_testis(adata, key_added=key_added)
+        tl.annotate_testis(adata, key_added=key_added, gene_symbols=gene_symbols)
     else:
         check_obs_key(adata, cell_type_key, what="cell-type column")
         labels = tl.harmonize_labels(adata.obs[cell_type_key])
@@ -109,7 +114,7 @@ def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str
         adata.obs[key_added] = labels
     classes = adata.obs[key_added].astype(str).map(lambda t: CELL_TYPE_TO_CLASS.get(t, "other"))
     adata.obs["noa_cell_class"] = pd.Categorical(classes, categories=list(CELL_CLASSES))
-    _record(adata, "annotate", {"cell_type_key": cell_type_key, "key_added": key_added})
+    _record(adata, "annotate", {"cell_type_key": cell_type_key, "key_added": key_added, "gene_symbols": gene_symbols})
     return adata.obs[key_added]
 
 
@@ -131,13 +136,15 @@ def embed(adata: AnnData, *, n_top_genes: int = 2000, n_pcs: int = 30, n_neighbo
 
 
 def resolve_species(adata: AnnData, species: str | None, *, gene_symbols: str | None = None) -> str:
-    """The species of ``adata``: ``species`` when given, else detected from the gene symbols."""
+    """The species of ``adata``: ``species`` when given, else detected from the gene symbols
+    (identifiers resolved by :func:`noa_omics._identifiers.resolve_genes`)."""
     from .. import genesets
+    from .._identifiers import resolve_genes
 
     if species is not None:
         return species
-    names = adata.var[gene_symbols].astype(str) if gene_symbols is not None else adata.var_names
-    return genesets.detect_species(list(names))
+    ids = resolve_genes(adata.var, adata.var_names, gene_symbols, require_symbols=False, warn=False)
+    return genesets.detect_species(list(ids.names))
 
 
 def score(adata: AnnData, *, methods: Sequence[str] = ("score_genes",), gene_sets: Any = None,
@@ -154,11 +161,13 @@ def score(adata: AnnData, *, methods: Sequence[str] = ("score_genes",), gene_set
     species = resolve_species(adata, species, gene_symbols=gene_symbols)
     results = {}
     for method in methods:
-        results[method] = tl.score(adata, gene_sets, method=method, layer=layer, species=species,
-                                   gene_symbols=gene_symbols, random_state=random_state)
+        # use_raw=False: the pipeline's X is the log-normalised matrix (raw counts are in layers)
+        results[method] = tl.score(adata, gene_sets, method=method, layer=layer, use_raw=False if layer is None else None,
+                                   species=species, gene_symbols=gene_symbols, random_state=random_state)
     version = genesets.load(species).version if gene_sets is None else "user gene sets"
     _record(adata, "score", {"methods": list(methods), "species": species, "geneset_version": str(version),
-                             "gene_sets": "curated" if gene_sets is None else str(gene_sets)})
+                             "gene_sets": "curated" if gene_sets is None else str(gene_sets),
+                             "gene_symbols": gene_symbols})
     return results
 
 
@@ -197,7 +206,8 @@ def annotation_accuracy(adata: AnnData, *, truth_key: str, cell_type_key: str = 
 
 
 def profile(adata: AnnData, *, sample_key: str, condition_key: str | None = None, reference: str | None = None,
-            cell_type_key: str = "noa_cell_type", method: str = "score_genes") -> pd.DataFrame:
+            cell_type_key: str = "noa_cell_type", method: str = "score_genes",
+            gene_symbols: str | None = None) -> pd.DataFrame:
     """Per-sample x cell-type x gene-set score summaries (:func:`noa_omics.tl.apoptosis_profile`).
 
     ``frac_high`` uses the 90th percentile of the ``reference`` condition's cells of each type.
@@ -205,7 +215,7 @@ def profile(adata: AnnData, *, sample_key: str, condition_key: str | None = None
     from .. import tl
 
     return tl.apoptosis_profile(adata, sample_key=sample_key, cell_type_key=cell_type_key,
-                                condition_key=condition_key, method=method,
+                                condition_key=condition_key, method=method, gene_symbols=gene_symbols,
                                 reference=reference if condition_key is not None else None)
 
 
@@ -228,7 +238,7 @@ def comparison_sets(adata: AnnData, *, method: str = "score_genes") -> list[str]
 
 def compare(adata: AnnData, *, sample_key: str, condition_key: str, reference: str,
             cell_type_key: str = "noa_cell_type", method: str = "score_genes",
-            gene_sets: Sequence[str] | None = None) -> pd.DataFrame:
+            gene_sets: Sequence[str] | None = None, gene_symbols: str | None = None) -> pd.DataFrame:
     """Donor-level comparison of each condition with the reference, per cell type and gene set.
 
     Calls :func:`noa_omics.tl.compare_conditions` on the per-cell scores of the apoptosis and
@@ -243,7 +253,7 @@ def compare(adata: AnnData, *, sample_key: str, condition_key: str, reference: s
         warnings.simplefilter("ignore", UserWarning)
         table = tl.compare_conditions(adata, value_key=sets, sample_key=sample_key, condition_key=condition_key,
                                       reference=reference, groupby=cell_type_key, score_key=f"noa_{method}",
-                                      cell_type_key=cell_type_key)
+                                      cell_type_key=cell_type_key, gene_symbols=gene_symbols)
     table = table.copy()
     table.insert(0, "score_method", method)
     return table
@@ -251,13 +261,14 @@ def compare(adata: AnnData, *, sample_key: str, condition_key: str, reference: s
 
 def enrichment(adata: AnnData, *, sample_key: str, condition_key: str, reference: str,
                cell_type_key: str = "noa_cell_type", gene_sets: Any = None, permutations: int = 200,
-               min_size: int = 5, random_state: int = 0) -> pd.DataFrame:
+               min_size: int = 5, random_state: int = 0, gene_symbols: str | None = None) -> pd.DataFrame:
     """Donor-level pseudobulk pre-ranked enrichment per cell type (:func:`noa_omics.tl.enrichment`)."""
     from .. import tl
 
     return tl.enrichment(adata, sample_key=sample_key, condition_key=condition_key, reference=reference,
                          cell_type_key=cell_type_key, gene_sets=gene_sets, layer="counts",
-                         permutation_num=permutations, min_size=min_size, seed=random_state)
+                         permutation_num=permutations, min_size=min_size, seed=random_state,
+                         gene_symbols=gene_symbols)
 
 
 def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_type",
@@ -292,7 +303,7 @@ def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_t
 
 def multihit(adata: AnnData, *, sample_key: str, reference: str | None = None,
              condition_key: str | None = None, spatial_table: pd.DataFrame | None = None,
-             method: str = "score_genes") -> pd.DataFrame:
+             method: str = "score_genes", gene_symbols: str | None = None) -> pd.DataFrame:
     """Per-sample multi-hit profile (:func:`noa_omics.tl.multihit`).
 
     An axis that no ingredient can measure (e.g. too few cells of a type per donor) is NaN
@@ -306,4 +317,5 @@ def multihit(adata: AnnData, *, sample_key: str, reference: str | None = None,
         kwargs["condition_key"] = condition_key
     if spatial_table is not None:
         kwargs["spatial"] = spatial_table
-    return tl.multihit(adata, sample_key=sample_key, reference=reference, method=method, **kwargs)
+    return tl.multihit(adata, sample_key=sample_key, reference=reference, method=method,
+                       gene_symbols=gene_symbols, **kwargs)

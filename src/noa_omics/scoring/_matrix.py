@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._identifiers import wants_raw
 from .._validation import _preview
 from ._base import GeneStats
 from ._kernels import STAT_FIELDS, StatsAccumulator, block_stats, count_bad_values
@@ -45,8 +46,11 @@ class MatrixSource:
 def resolve_matrix(adata: AnnData, layer: str | None, use_raw: bool | None) -> MatrixSource:
     """Pick ``adata.X``, a layer or ``adata.raw.X`` following scanpy's ``use_raw`` rule.
 
-    ``use_raw=None`` means: ``adata.raw`` when it exists and no ``layer`` is given.
+    ``use_raw=None`` means: ``adata.raw`` when it exists and no ``layer`` is given;
+    ``layer="raw"`` means ``adata.raw.X`` (see :func:`noa_omics._identifiers.wants_raw`).
     """
+    if wants_raw(adata, layer):
+        layer, use_raw = None, True
     if use_raw is None:
         use_raw = layer is None and adata.raw is not None
     if use_raw:

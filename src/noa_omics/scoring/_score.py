@@ -14,9 +14,8 @@ from .._validation import check_adata, check_positive_int, check_unique_names
 from ._base import Context
 from ._matrix import compute_stats, negative_message, nonfinite_message, resolve_matrix, score_pass
 from ._registry import get_method
-from ._sets import (
-    check_id_type, gene_identifiers, map_sets, map_signed_sets, no_sets_message, resolve_sets, suffixed_genes,
-)
+from .._identifiers import resolve_genes
+from ._sets import map_sets, map_signed_sets, no_sets_message, resolve_sets, suffixed_genes
 from ._smooth import knn_graph, smooth_params, smooth_scores
 
 #: Integer-valued data with a maximum above this look like raw counts to ``score_genes``.
@@ -78,13 +77,16 @@ def score(
     method
         ``"score_genes"``, ``"aucell"``, ``"ucell"`` or ``"zmean"``.
     layer
-        Score ``adata.layers[layer]`` instead of ``adata.X``.
+        Score ``adata.layers[layer]`` instead of ``adata.X``; ``"raw"`` scores ``adata.raw.X``.
     use_raw
         Score ``adata.raw.X``; None means True when ``adata.raw`` exists and no ``layer`` is given
         (scanpy's rule).
     gene_symbols
         Column of ``var`` (``raw.var`` with ``use_raw``) holding gene symbols, when ``var_names``
-        are e.g. Ensembl ids.
+        are e.g. Ensembl ids. None: ``var_names``, or, when they are Ensembl ids, the first
+        well-known symbol column (``feature_name``, ``gene_symbols``, ``gene_name``, ``symbol``,
+        ...; a warning says which). Duplicated symbols: the first column of each is scored
+        (see :mod:`noa_omics._identifiers`).
     species
         ``"human"`` or ``"mouse"``; detected from the gene names when None.
     key_added
@@ -159,12 +161,13 @@ def score(
 
     src = resolve_matrix(adata, layer, use_raw)
     var_names = adata.raw.var_names if src.use_raw else adata.var_names
-    names = gene_identifiers(src.var, var_names, gene_symbols, src.where)
-    source = "var_names" if gene_symbols is None else f"var[{gene_symbols!r}]"
-    check_unique_names(names, where=source)
+    ids = resolve_genes(src.var, var_names, gene_symbols, where=src.where,
+                        fallback_var=adata.var if src.use_raw else None)
+    names, source = ids.names, ids.source
+    if ids.column is None:
+        check_unique_names(names, where=source)
     params = meta.check_params(dict(method_kwargs), len(names))
     smooth = smooth_params(smooth_knn)
-    check_id_type(names, src.var, gene_symbols)
     resolved = resolve_sets(gene_sets, species, names)
     signed = meta.extra.get("signed", False) and params.get("signed", False)
     signs = n_absent = None
@@ -220,7 +223,7 @@ def score(
                 "random_state": random_state,
                 "layer": layer,
                 "use_raw": src.use_raw,
-                "gene_symbols": gene_symbols,
+                "gene_symbols": ids.column,
                 "min_genes": min_genes,
                 "chunk_size": chunk_size,
                 "smooth_knn": smooth is not None,

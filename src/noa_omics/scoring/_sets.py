@@ -1,4 +1,7 @@
-"""Gene sets for scoring: resolve the input, check identifiers and species, map genes to columns."""
+"""Gene sets for scoring: resolve the input, check the species, map genes to columns.
+
+Gene identifiers (symbols vs Ensembl ids) are resolved by :mod:`noa_omics._identifiers`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from .. import genesets as _gs
-from .._validation import _preview
 
 
 @dataclass
@@ -17,25 +19,6 @@ class ResolvedSets:
     species: str | None  #: species of the run (the sets', else the data's)
     data_species: str | None
     set_species: str | None
-
-
-def gene_identifiers(var: pd.DataFrame, var_names: pd.Index, gene_symbols: str | None, where: str) -> pd.Index:
-    """The identifiers genes are matched on: ``var_names`` or the ``gene_symbols`` column."""
-    if gene_symbols is None:
-        return pd.Index(var_names.astype(str))
-    if gene_symbols not in var.columns:
-        var_where = "adata.raw.var" if where == "adata.raw.X" else "adata.var"
-        raise KeyError(
-            f"gene_symbols={gene_symbols!r} is not a column of `{var_where}`; available columns: "
-            f"{_preview(var.columns)}. Pass the column holding gene symbols, or gene_symbols=None to use var_names."
-        )
-    column = var[gene_symbols]
-    if column.isna().any():
-        raise ValueError(
-            f"`var[{gene_symbols!r}]` has {int(column.isna().sum())} missing value(s); fill them "
-            "(e.g. with the var_names) before scoring."
-        )
-    return pd.Index(column.astype(str).to_numpy())
 
 
 def _sample(names, n: int = 2000) -> list[str]:
@@ -49,38 +32,6 @@ def _sample(names, n: int = 2000) -> list[str]:
 def _examples(names, n: int = 3) -> list[str]:
     out = [str(g) for g in names if sum(c.isalpha() for c in str(g)) >= 2]
     return out[:n]
-
-
-def _symbol_column(var: pd.DataFrame) -> str | None:
-    """A var column that looks like gene symbols, to suggest for ``gene_symbols=``."""
-    candidates = []
-    for col in var.columns:
-        series = var[col]
-        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
-                or isinstance(series.dtype, pd.CategoricalDtype)):
-            continue
-        sample = series.astype(str).iloc[:2000]
-        if _gs.detect_id_type(sample) == "symbol" and _gs.detect_species(sample) is not None:
-            candidates.append(col)
-    if not candidates:
-        return None
-    preferred = [c for c in candidates if any(k in str(c).lower() for k in ("symbol", "name"))]
-    return (preferred or candidates)[0]
-
-
-def check_id_type(names: pd.Index, var: pd.DataFrame, gene_symbols: str | None) -> None:
-    """Refuse Ensembl ids as gene identifiers when no ``gene_symbols`` column was given."""
-    if gene_symbols is not None or _gs.detect_id_type(_sample(names)) != "ensembl":
-        return
-    column = _symbol_column(var)
-    hint = (
-        f"pass gene_symbols={column!r} (that var column looks like gene symbols)"
-        if column is not None
-        else "add a column of gene symbols to `adata.var` and pass gene_symbols='<column>'"
-    )
-    raise ValueError(
-        f"the gene identifiers look like Ensembl ids (e.g. {list(names[:2])}) but gene sets use symbols; {hint}."
-    )
 
 
 def resolve_sets(gene_sets, species: str | None, names: pd.Index) -> ResolvedSets:
