@@ -50,7 +50,21 @@ from anndata import AnnData
 
 from .._validation import _preview, check_adata, check_obs_key, check_species
 from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES
+from ._likelihood import (
+    LIKELIHOOD_DEFAULTS,
+    _softmax,
+    count_matrix,
+    fit_mixture,
+    log_normalise,
+    marker_support,
+    row_normalise,
+    zmean_scores,
+)
+from ._panels import warn_panel as _warn_panel
 from ._utils import expression_matrix, log_normalized_view
+
+#: Annotation methods: the count likelihood (default) or a marker score of :func:`noa.tl.score`.
+METHODS: tuple[str, ...] = ("likelihood", "score_genes", "zmean", "aucell", "ucell")
 
 MARKER_PREFIX = "marker_"
 DEFAULTS: dict[str, Any] = {
@@ -61,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "min_type_cells": 10,
     "n_neighbors": 15,
     "n_pcs": 30,
+    "n_spatial_neighbors": 6,
 }
 
 
@@ -162,8 +177,11 @@ def annotate_testis(
     species: str | None = None,
     layer: str | None = None,
     gene_symbols: str | None = None,
-    method: str = "score_genes",
+    method: str = "likelihood",
     cluster_key: str | None = None,
+    spatial_key: str | None = "spatial",
+    spatial_weight: float = 1.0,
+    graph_weight: float = 1.0,
     use_graph: bool = True,
     graph_key: str = "connectivities",
     min_confidence: float = 0.0,
@@ -236,17 +254,15 @@ def annotate_testis(
     check_adata(adata)
     species = check_species(species)
     check_obs_key(adata, cluster_key, what="cluster column", allow_none=True)
-    if gene_symbols is not None and gene_symbols not in adata.var.columns:
-        raise KeyError(
-            f"gene-symbol column {gene_symbols!r} not found in `adata.var`; available columns: "
-            f"{_preview(adata.var.columns)}."
-        )
     if not 0 <= float(min_confidence) <= 1:
         raise ValueError(f"`min_confidence` must be between 0 and 1, got {min_confidence}.")
+    if method not in METHODS:
+        raise ValueError(f"unknown annotation `method` {method!r}; choose one of {list(METHODS)}.")
+    for name, value in (("spatial_weight", spatial_weight), ("graph_weight", graph_weight)):
+        if not np.isfinite(float(value)) or float(value) < 0:
+            raise ValueError(f"`{name}` must be a non-negative number, got {value}.")
     view, normalised = log_normalized_view(adata, layer)
-    if gene_symbols is not None:
-        view.var_names = pd.Index(adata.var[gene_symbols].astype(str))
-        view.var_names_make_unique()
+    view = _with_symbols(adata, view, gene_symbols)
     if species is None:
         from ..genesets import detect_species
 
@@ -257,6 +273,15 @@ def annotate_testis(
                 "(and `gene_symbols=` if var_names are not gene symbols)."
             )
     markers, version, coverage = _marker_sets(species, view.var_names, min_genes)
+    _warn_panel(view.var_names, species, coverage)
+    if method == "likelihood":
+        return _annotate_likelihood(
+            adata, view, normalised, markers, version, coverage, key_added=key_added, class_key=class_key,
+            species=species, layer=layer, gene_symbols=gene_symbols, cluster_key=cluster_key,
+            spatial_key=spatial_key, spatial_weight=spatial_weight, graph_weight=graph_weight, use_graph=use_graph,
+            graph_key=graph_key, min_confidence=min_confidence, min_genes=min_genes, random_state=random_state,
+            inplace=inplace,
+        )
     types = list(markers)
     raw = score(
         view,
@@ -348,6 +373,173 @@ def annotate_testis(
             "class_key": class_key,
         }
     return result
+
+
+def _with_symbols(adata: AnnData, view: AnnData, gene_symbols: str | None) -> AnnData:
+    """The gene-identifier step: ``view`` with gene symbols as ``var_names`` (one call, one place)."""
+    if gene_symbols is None:
+        return view
+    if gene_symbols not in adata.var.columns:
+        raise KeyError(
+            f"gene-symbol column {gene_symbols!r} not found in `adata.var`; available columns: "
+            f"{_preview(adata.var.columns)}."
+        )
+    view.var_names = pd.Index(adata.var[gene_symbols].astype(str))
+    view.var_names_make_unique()
+    return view
+
+
+def _spatial_graph(adata: AnnData, spatial_key: str | None, n_neighs: int) -> sp.csr_matrix | None:
+    """Row-normalised spatial neighbour graph (``squidpy.gr.spatial_neighbors``, generic kNN), or None."""
+    if spatial_key is None or spatial_key not in adata.obsm:
+        return None
+    import squidpy as sq
+
+    coords = np.asarray(adata.obsm[spatial_key], dtype=np.float64)[:, :2]
+    if coords.shape[0] < 3 or not np.isfinite(coords).all():
+        return None
+    work = AnnData(obs=pd.DataFrame(index=np.arange(coords.shape[0]).astype(str)))
+    work.obsm["spatial"] = coords
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sq.gr.spatial_neighbors(work, coord_type="generic", n_neighs=min(n_neighs, coords.shape[0] - 1))
+    return row_normalise(work.obsp["spatial_connectivities"])
+
+
+def _cluster_prior(clusters: np.ndarray):
+    """Operator ``R -> mean of R over each cell's cluster`` (no n x n matrix)."""
+    codes, uniques = pd.factorize(clusters)
+    member = sp.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(uniques)))
+    sizes = np.asarray(member.sum(axis=0)).ravel()
+
+    class _Op:
+        def __matmul__(self, resp):
+            return member @ (np.asarray(member.T @ resp) / sizes[:, None])
+
+    return _Op()
+
+
+def _annotate_likelihood(
+    adata: AnnData,
+    view: AnnData,
+    normalised: bool,
+    markers: dict[str, list[str]],
+    version: str,
+    coverage: dict,
+    *,
+    key_added: str,
+    class_key: str,
+    species: str,
+    layer: str | None,
+    gene_symbols: str | None,
+    cluster_key: str | None,
+    spatial_key: str | None,
+    spatial_weight: float,
+    graph_weight: float,
+    use_graph: bool,
+    graph_key: str,
+    min_confidence: float,
+    min_genes: int,
+    random_state: int,
+    inplace: bool,
+) -> pd.Series:
+    opts = LIKELIHOOD_DEFAULTS
+    counts = count_matrix(expression_matrix(adata, layer), normalised)
+    empty = np.asarray(counts.sum(axis=1)).ravel() <= 0
+    index = {g: i for i, g in enumerate(view.var_names)}
+    all_types = list(markers)
+    sets = [np.array([index[g] for g in markers[t]]) for t in all_types]
+    pooled, enrichment = marker_support(counts, sets, DEFAULTS["min_type_cells"])
+    types = all_types if pooled >= opts["min_enrichment"] else []
+    if not types:
+        warnings.warn(
+            f"the marker genes carry no cell-type signal in these data (split-set marker enrichment {pooled:.2f}, "
+            f"needed >= {opts['min_enrichment']}; 1 means markers are not co-expressed, as in noise): every cell is "
+            "labelled 'other'. Check that the matrix holds testis expression and the gene identifiers.",
+            UserWarning,
+            stacklevel=3,
+        )
+    sets = sets if types else []
+    transition, graph_source, spatial, graphs = None, None, None, []
+    if len(types) >= 2 and int((~empty).sum()) > 2:
+        if use_graph:
+            if graph_key in adata.obsp:
+                transition = row_normalise(adata.obsp[graph_key])
+                graph_source = f"obsp[{graph_key!r}]"
+            else:
+                transition = row_normalise(_knn_graph(view, DEFAULTS["n_neighbors"], DEFAULTS["n_pcs"], random_state))
+                graph_source = "computed (PCA kNN, not stored)"
+            graphs.append((transition, float(graph_weight)))
+        spatial = _spatial_graph(adata, spatial_key, DEFAULTS["n_spatial_neighbors"])
+        if spatial is not None:
+            graphs.append((spatial, float(spatial_weight)))
+        if cluster_key is not None:
+            graphs.append((_cluster_prior(adata.obs[cluster_key].astype(str).to_numpy()), 1.0))
+
+    n_types = len(types)
+    posterior = np.zeros((adata.n_obs, len(all_types)))
+    if n_types >= 2:
+        start_scores = zmean_scores(log_normalise(counts), sets)
+        for graph, weight in graphs:
+            if weight > 0 and sp.issparse(graph):
+                start_scores = _smooth(start_scores, graph, DEFAULTS["alpha"], DEFAULTS["n_smooth"])
+        start = np.eye(n_types)[start_scores.argmax(axis=1)]
+        resp, loglik, log_prior, emission = fit_mixture(
+            counts, start, graphs, n_iter=opts["n_iter"], pseudocount=opts["pseudocount"],
+            ambient_floor=opts["ambient_floor"], prior_epsilon=opts["prior_epsilon"],
+        )
+        own = resp.argmax(axis=1)
+        calibrated = _softmax(loglik / opts["temperature"] + log_prior)
+        posterior[:] = calibrated
+        called = np.array(types, dtype=object)[own]
+        confidence = calibrated[np.arange(adata.n_obs), own]
+    else:
+        called = np.full(adata.n_obs, "other", dtype=object)
+        confidence = np.zeros(adata.n_obs)
+    confidence[empty] = 0.0
+    other = empty | (confidence <= 0) | (confidence < float(min_confidence))
+    called = np.where(other, "other", called)
+    position = _germ_position(posterior, all_types, called)
+
+    result = pd.Series(pd.Categorical(called, categories=list(CELL_TYPES)), index=adata.obs_names, name=key_added)
+    if inplace:
+        _write(adata, result, called, confidence, position, key_added=key_added, class_key=class_key)
+        adata.uns[key_added] = {
+            "params": {
+                "species": species, "layer": layer, "gene_symbols": gene_symbols, "method": "likelihood",
+                "cluster_key": cluster_key, "use_graph": bool(use_graph), "graph": graph_source,
+                "graph_weight": float(graph_weight), "spatial_key": spatial_key if spatial is not None else None,
+                "spatial_weight": float(spatial_weight) if spatial is not None else 0.0,
+                "min_confidence": float(min_confidence), "min_genes": int(min_genes), "random_state": random_state,
+                "normalised_here": bool(normalised), **dict(DEFAULTS), **dict(opts),
+            },
+            "geneset_version": version,
+            "marker_genes": {t: list(g) for t, g in markers.items()},
+            "marker_coverage": {t: list(c) for t, c in coverage.items()},
+            "marker_enrichment": {"pooled": float(pooled), **{t: float(e) for t, e in zip(all_types, enrichment)}},
+            "class_key": class_key,
+        }
+    return result
+
+
+def _germ_position(posterior: np.ndarray, types: list[str], called: np.ndarray) -> np.ndarray:
+    """Posterior-weighted stage index (0 SSC .. 4 elongating) of the cells called germ; NaN otherwise."""
+    columns = [types.index(s) for s in GERM_STAGES if s in types]
+    stages = np.array([GERM_STAGES.index(s) for s in GERM_STAGES if s in types], dtype=np.float64)
+    position = np.full(len(called), np.nan)
+    germ = np.isin(called, GERM_STAGES)
+    if columns and germ.any():
+        weights = posterior[germ][:, columns]
+        total = weights.sum(axis=1)
+        position[germ] = np.divide(weights @ stages, total, out=np.full(total.shape, np.nan), where=total > 0)
+    return position
+
+
+def _write(adata, result, called, confidence, position, *, key_added, class_key) -> None:
+    adata.obs[key_added] = result
+    adata.obs[class_key] = pd.Categorical([CELL_TYPE_TO_CLASS[t] for t in called], categories=list(CELL_CLASSES))
+    adata.obs[f"{key_added}_confidence"] = confidence
+    adata.obs[f"{key_added}_germ_position"] = position
 
 
 def _empty_cells(matrix: Any) -> np.ndarray:
