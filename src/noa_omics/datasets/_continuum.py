@@ -44,7 +44,7 @@ from scipy.spatial import cKDTree
 
 from .._vocabulary import CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES
 
-__all__ = ["continuum_testis", "thin_counts"]
+__all__ = ["continuum_testis", "express_section", "thin_counts"]
 
 _EDGES = (0.0, 0.14, 0.36, 0.62, 0.82, 1.0)
 _CENTRES = tuple((a + b) / 2 for a, b in zip(_EDGES[:-1], _EDGES[1:]))
@@ -163,6 +163,59 @@ def _spatial_layout(rng, n: int, spacing: float = 10.0):
     return grid, types, t, np.where(inside | wall, tubule, -1)
 
 
+def _sample_counts(rng, types, t, coords, base, shift, ramp, *, depth, depth_sd, ambient, bead_mixing, dispersion,
+                  spacing: float = 10.0):
+    n = len(types)
+    p = _profiles(types, t, base, shift, ramp)
+    if coords is not None and bead_mixing > 0:
+        tree = cKDTree(coords)
+        pairs = tree.query_pairs(1.5 * spacing, output_type="ndarray")
+        adj = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
+        adj = adj + adj.T
+        deg = np.asarray(adj.sum(axis=1)).ravel()
+        neigh = sp.diags(np.divide(1.0, deg, out=np.zeros(n), where=deg > 0)) @ adj @ p
+        m = np.where(deg > 0, bead_mixing, 0.0)[:, None]
+        p = (1 - m) * p + m * neigh
+    mult = np.array([_DEPTH_MULT.get(x, 1.0) for x in types])
+    library = rng.lognormal(np.log(depth * mult), depth_sd)
+    ambient_profile = (library[:, None] * p).sum(axis=0)
+    ambient_profile /= ambient_profile.sum()
+    rho_c = rng.uniform(*ambient, n)
+    mu = library[:, None] * ((1 - rho_c[:, None]) * p + rho_c[:, None] * ambient_profile[None, :])
+    return rng.poisson(rng.gamma(1.0 / dispersion, mu * dispersion)), rho_c
+
+
+def express_section(section: AnnData, depth: float, *, spacing: float | None = None, bead_mixing: float = 0.25,
+                    ambient: tuple[float, float] = (0.05, 0.15), depth_sd: float = 0.5, n_genes: int = 2000,
+                    seed: int = 0) -> AnnData:
+    """Counts at ``depth`` for a section layout with ``obs["truth_cell_type"]`` and ``obsm["spatial"]``.
+
+    Gives, e.g., :func:`noa.datasets.demo_spatial` geometry and histology this module's expression
+    model: germ cells get a pseudotime drawn uniformly within their stage's bin; each bead mixes
+    with its neighbours within 1.5 ``spacing`` (default: the median nearest-neighbour distance).
+    Other cells (``other``) are given a random somatic profile. Returns a copy with counts in ``X``.
+    """
+    rng = np.random.default_rng(seed)
+    genes, base, shift, ramp = _universe(rng, "human", n_genes)
+    types = section.obs["truth_cell_type"].astype(str).to_numpy().astype(object)
+    types = np.where(types == "other", rng.choice(list(_SOMATIC), len(types)), types)
+    t = np.full(len(types), np.nan)
+    for i, stage in enumerate(GERM_STAGES):
+        member = types == stage
+        t[member] = rng.uniform(_EDGES[i], _EDGES[i + 1], member.sum())
+    coords = np.asarray(section.obsm["spatial"], dtype=np.float64)
+    if spacing is None:
+        spacing = float(np.median(cKDTree(coords).query(coords, k=2)[0][:, 1]))
+    counts, rho_c = _sample_counts(rng, types, t, coords, base, shift, ramp, depth=depth, depth_sd=depth_sd,
+                                   ambient=ambient, bead_mixing=bead_mixing, dispersion=0.3, spacing=spacing)
+    obs = section.obs.copy()
+    obs["truth_pseudotime"] = t
+    obs["ambient_fraction"] = rho_c
+    out = AnnData(X=sp.csr_matrix(counts.astype(np.float32)), obs=obs, var=pd.DataFrame(index=genes))
+    out.obsm["spatial"] = coords
+    return out
+
+
 def continuum_testis(
     n_cells: int = 3000,
     *,
@@ -192,24 +245,9 @@ def continuum_testis(
     else:
         types, t = _composition(rng, n_cells, germ_fraction)
         coords, tubule = None, None
+    counts, rho_c = _sample_counts(rng, types, t, coords if spatial else None, base, shift, ramp, depth=depth,
+                                   depth_sd=depth_sd, ambient=ambient, bead_mixing=bead_mixing, dispersion=dispersion)
     n = len(types)
-    p = _profiles(types, t, base, shift, ramp)
-    if spatial and bead_mixing > 0:
-        tree = cKDTree(coords)
-        pairs = tree.query_pairs(15.0, output_type="ndarray")
-        adj = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)).tocsr()
-        adj = adj + adj.T
-        deg = np.asarray(adj.sum(axis=1)).ravel()
-        neigh = sp.diags(np.divide(1.0, deg, out=np.zeros(n), where=deg > 0)) @ adj @ p
-        m = np.where(deg > 0, bead_mixing, 0.0)[:, None]
-        p = (1 - m) * p + m * neigh
-    mult = np.array([_DEPTH_MULT[x] for x in types])
-    library = rng.lognormal(np.log(depth * mult), depth_sd)
-    ambient_profile = (library[:, None] * p).sum(axis=0)
-    ambient_profile /= ambient_profile.sum()
-    rho_c = rng.uniform(*ambient, n)
-    mu = library[:, None] * ((1 - rho_c[:, None]) * p + rho_c[:, None] * ambient_profile[None, :])
-    counts = rng.poisson(rng.gamma(1.0 / dispersion, mu * dispersion))
     keep = np.arange(len(genes))
     if panel is not None:
         keep = _panel_genes(rng, genes, species, panel, panel_marker_fraction)
