@@ -159,3 +159,11 @@ def test_bad_weights():
         noa.tl.annotate_testis(adata, spatial_weight=-1)
     with pytest.raises(ValueError, match="unknown annotation `method`"):
         noa.tl.annotate_testis(adata, method="magic")
+
+
+def test_marker_score_method_still_available():
+    adata = noa.datasets.demo_testis(seed=2, n_cells=1500)
+    labels = _annotate(adata, method="score_genes")
+    broad, fine = _accuracy(adata, labels)
+    assert adata.uns["noa_cell_type"]["params"]["method"] == "score_genes"
+    assert broad >= 0.95 and fine >= 0.85
