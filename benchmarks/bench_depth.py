@@ -160,6 +160,7 @@ def figure(table: pd.DataFrame, path: str) -> None:
                 ax.plot(stats.index, stats["mean"], style, color=colour, marker="o", label=method)
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.15)
             ax.set_xscale("log")
+            ax.minorticks_off()
             ax.set_xticks(DEPTHS, [str(d) for d in DEPTHS])
             ax.grid(alpha=0.3)
             if row == 0:
