@@ -8,6 +8,9 @@ One file per public function:
 - :func:`apoptosis_profile` (``_profile.py``): per sample x cell type x gene-set summaries.
 - :func:`compare_conditions` (``_compare.py``): donor-level inference between conditions.
 - :func:`enrichment` (``_enrichment.py``): pseudobulk ranking + gseapy prerank per cell type.
+- :func:`panel_coverage` (``_panels.py`` + ``panel_markers.yaml``): can a gene panel call each type?
+
+``_likelihood.py`` holds the count-likelihood model behind ``annotate_testis``.
 
 ``_stats.py`` holds the donor-level statistics (Welch, Hedges' g, permutation, moderated t).
 """
@@ -16,6 +19,7 @@ from ._annotate import annotate_testis
 from ._compare import compare_conditions
 from ._enrichment import enrichment
 from ._harmonize import harmonize_labels, label_sources
+from ._panels import panel_coverage
 from ._profile import apoptosis_profile
 
 __all__ = [
@@ -25,4 +29,5 @@ __all__ = [
     "enrichment",
     "harmonize_labels",
     "label_sources",
+    "panel_coverage",
 ]

@@ -7,6 +7,7 @@ from ..celltypes import (
     compare_conditions,
     enrichment,
     harmonize_labels,
+    panel_coverage,
 )
 from ..multihit import multihit, retrieval_model
 
@@ -14,6 +15,7 @@ __all__ = [
     "score",
     "annotate_testis",
     "harmonize_labels",
+    "panel_coverage",
     "apoptosis_profile",
     "compare_conditions",
     "enrichment",
