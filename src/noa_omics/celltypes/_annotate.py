@@ -129,12 +129,10 @@ def _knn_graph(view: AnnData, n_neighbors: int, n_pcs: int, random_state: int) -
             sc.pp.highly_variable_genes(work, n_top_genes=2000)
             work = work[:, work.var["highly_variable"].to_numpy()].copy()
         sc.pp.pca(work, n_comps=n_comps, random_state=random_state)
-        # exact kNN (sklearn): deterministic, and avoids the pynndescent path of scanpy 1.11, which
-        # fails with scipy >= 1.15 sparse arrays on large data ('csr_array' has no 'getnnz')
-        sc.pp.neighbors(
-            work, n_neighbors=min(n_neighbors, work.n_obs - 1), random_state=random_state, transformer="sklearn"
-        )
-    return sp.csr_matrix(work.obsp["connectivities"])
+    # exact kNN for small data, seeded pynndescent for large (one rule: noa_omics._knn)
+    from .._knn import knn_graph
+
+    return knn_graph(work.obsm["X_pca"], min(n_neighbors, work.n_obs - 1), random_state=random_state)[0]
 
 
 def _standardise(scores: np.ndarray, labels: np.ndarray, min_type_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
