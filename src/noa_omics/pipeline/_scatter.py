@@ -1,7 +1,7 @@
 """Per-sample and per-section units of the pipeline (scatter), and their gathering.
 
 A cohort of hundreds of donors runs as independent jobs, one per sample (load, normalise,
-score) and one per spatial section (tubules, metrics, niche summary), then one gather job for
+score) and one per spatial section (tubule segmentation), then one gather job for
 everything that needs all samples (annotation, embedding, donor-level statistics, multi-hit,
 report). ``noa-omics run`` calls the same functions in one process (a loop over samples and
 sections), so the command line and the Snakemake workflow give the same tables::
@@ -199,8 +199,30 @@ def gather_samples(parts: Sequence[AnnData], cfg: PipelineConfig, *, order: pd.I
 # ---------------------------------------------------------------------------------------------
 
 
-def spatial_section(cfg: PipelineConfig, sdata: AnnData) -> tuple[AnnData, pd.DataFrame, pd.DataFrame, str]:
-    """Tubules, tubule metrics and niche summary of one section (or of sections analysed together).
+def segment_section(cfg: PipelineConfig, sdata: AnnData) -> tuple[AnnData, str]:
+    """The per-section part of the spatial analysis: labels (when the config has none) and tubule
+    segmentation (:func:`noa_omics.spatial.assign_tubules`, ``obs["noa_tubule"]``), in place.
+
+    Segmentation is per section whatever the grouping (tubule ids are prefixed by the section),
+    so segmenting sections in separate jobs gives the same tubules as segmenting them together.
+    Returns ``(sdata, cell_type_key)``.
+    """
+    from .. import spatial as noa_spatial
+
+    sp_cfg = cfg.spatial
+    cell_type_key = sp_cfg.cell_type_key
+    if cell_type_key is None:
+        _steps.annotate(sdata)
+        cell_type_key = "noa_cell_type"
+    noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=sp_cfg.spatial_key,
+                               sample_key=sp_cfg.sample_key)
+    return sdata, cell_type_key
+
+
+def spatial_tables(cfg: PipelineConfig, sdata: AnnData, cell_type_key: str
+                   ) -> tuple[AnnData, pd.DataFrame, pd.DataFrame, str]:
+    """The gathered part: the panel scored over all sections (the Sertoli term of the
+    niche-collapse index is standardised over all Sertoli cells), tubule metrics and niche summary.
 
     Returns ``(sdata, tubule_metrics, niche_summary, cell_type_key)``.
     """
@@ -214,12 +236,9 @@ def spatial_section(cfg: PipelineConfig, sdata: AnnData) -> tuple[AnnData, pd.Da
             sdata = _steps.prepare_expression(sdata, counts_layer=counts)
             _steps.score(sdata, methods=[cfg.primary_method], species=cfg.species, random_state=cfg.seed)
             score_key = f"noa_{cfg.primary_method}"
-    cell_type_key = sp_cfg.cell_type_key
-    if cell_type_key is None:
-        _steps.annotate(sdata)
-        cell_type_key = "noa_cell_type"
     tubules, niche = _steps.spatial(sdata, sample_key=sp_cfg.sample_key, cell_type_key=cell_type_key,
-                                    spatial_key=sp_cfg.spatial_key, score_key=score_key, random_state=cfg.seed)
+                                    spatial_key=sp_cfg.spatial_key, score_key=score_key, random_state=cfg.seed,
+                                    segment=False)
     return sdata, tubules, niche, cell_type_key
 
 
@@ -245,13 +264,13 @@ def load_section(cfg: PipelineConfig, section: str) -> AnnData:
         backed.file.close()
 
 
-def gather_sections(results: Sequence[tuple[AnnData, pd.DataFrame, pd.DataFrame, str]], *, order: pd.Index
-                    ) -> tuple[AnnData, pd.DataFrame, pd.DataFrame, str]:
-    """Concatenate per-section results; cells back in ``order``."""
+def gather_sections(parts: Sequence[AnnData], *, order: pd.Index) -> AnnData:
+    """Concatenate segmented sections; cells back in ``order`` (the input's)."""
     import anndata as ad
 
-    sdata = ad.concat([r[0] for r in results], axis=0, join="outer", merge="same", uns_merge="first")
-    sdata = sdata[order.intersection(sdata.obs_names, sort=False)].copy() if len(order) else sdata
-    tubules = pd.concat([r[1] for r in results], ignore_index=True)
-    niche = pd.concat([r[2] for r in results], ignore_index=True)
-    return sdata, tubules, niche, results[0][3]
+    sdata = ad.concat(list(parts), axis=0, join="outer", merge="same", uns_merge="first")
+    if "noa_tubule" in sdata.obs:
+        ids = sdata.obs["noa_tubule"].astype(object)
+        categories = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
+        sdata.obs["noa_tubule"] = pd.Categorical(ids.where(ids.notna(), None), categories=categories)
+    return sdata[order.intersection(sdata.obs_names, sort=False)].copy()

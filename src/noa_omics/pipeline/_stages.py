@@ -243,8 +243,9 @@ def stage_spatial(cfg: PipelineConfig, ws: Workspace) -> None:
     sdata = ws.load_adata("spatial_input")
     # one section at a time, as the workflow's scattered jobs
     sections = sorted(sdata.obs[cfg.spatial.sample_key].astype(str).unique())
-    parts = [_scatter.spatial_section(cfg, _scatter.section_of(sdata, cfg, s)) for s in sections]
-    _spatial_tables(cfg, ws, *_scatter.gather_sections(parts, order=sdata.obs_names))
+    parts = [_scatter.segment_section(cfg, _scatter.section_of(sdata, cfg, s)) for s in sections]
+    gathered = _scatter.gather_sections([p[0] for p in parts], order=sdata.obs_names)
+    _spatial_tables(cfg, ws, *_scatter.spatial_tables(cfg, gathered, parts[0][1]))
 
 
 def _spatial_tables(cfg: PipelineConfig, ws: Workspace, sdata: AnnData, tubules: pd.DataFrame,
@@ -374,8 +375,8 @@ def sample_file(token: str) -> str:
 
 
 def section_files(token: str) -> list[str]:
-    """Per-section intermediates: the section's AnnData and its two tables."""
-    return [f"work/sections/{token}.h5ad", f"work/sections/{token}.tubules.csv", f"work/sections/{token}.niche.csv"]
+    """Per-section intermediate: the section's cells with their tubule ids."""
+    return [f"work/sections/{token}.h5ad"]
 
 
 def scatter_outputs(name: str, cfg: PipelineConfig) -> list[str]:
@@ -404,32 +405,28 @@ def run_gather_singlecell(cfg: PipelineConfig, root: str | Path) -> None:
 
 
 def run_section(cfg: PipelineConfig, section: str, root: str | Path) -> None:
-    """One spatial section: tubules, metrics and niche summary."""
-    sdata, tubules, niche, cell_type_key = _scatter.spatial_section(cfg, _scatter.load_section(cfg, section))
+    """One spatial section: labels when the config has none, tubule segmentation."""
+    sdata, cell_type_key = _scatter.segment_section(cfg, _scatter.load_section(cfg, section))
     sdata.uns["noa_section_cell_type_key"] = cell_type_key
-    files = [Path(root) / f for f in section_files(_scatter.safe_name(section))]
-    _io.write_h5ad(files[0], sdata)
-    _io.write_csv(files[1], tubules)
-    _io.write_csv(files[2], niche)
+    _io.write_h5ad(Path(root) / section_files(_scatter.safe_name(section))[0], sdata)
 
 
 def run_gather_spatial(cfg: PipelineConfig, root: str | Path) -> None:
-    """All sections: concatenated in input order; the spatial tables and figures."""
+    """All sections in input order: panel scores, tubule metrics, niche summary, spatial figures."""
     import anndata as ad
 
     ws = Workspace(root, persist_intermediates=True)
-    parts = []
-    for token in _scatter.spatial_sections(cfg):
-        files = [ws.path(f) for f in section_files(token)]
-        sdata = ad.read_h5ad(files[0])
-        key = str(sdata.uns.pop("noa_section_cell_type_key"))
-        parts.append((sdata, pd.read_csv(files[1]), pd.read_csv(files[2]), key))
+    parts = [ad.read_h5ad(ws.path(section_files(t)[0])) for t in _scatter.spatial_sections(cfg)]
+    key = str(parts[0].uns["noa_section_cell_type_key"])
+    for part in parts:
+        part.uns.pop("noa_section_cell_type_key", None)
     meta = ad.read_h5ad(cfg.spatial.path, backed="r")
     try:
         order = pd.Index(meta.obs_names.copy())
     finally:
         meta.file.close()
-    _spatial_tables(cfg, ws, *_scatter.gather_sections(parts, order=order))
+    gathered = _scatter.gather_sections(parts, order=order)
+    _spatial_tables(cfg, ws, *_scatter.spatial_tables(cfg, gathered, key))
 
 
 def run_stage(name: str, cfg: PipelineConfig, root: str | Path, **kwargs: Any) -> None:

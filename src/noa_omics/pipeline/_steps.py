@@ -312,7 +312,7 @@ def enrichment(adata: AnnData, *, sample_key: str, condition_key: str, reference
 
 def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_type",
             spatial_key: str = "spatial", score_key: str | None = None,
-            obs_keys: Sequence[str] = ("donor", "condition"), random_state: int = 0
+            obs_keys: Sequence[str] = ("donor", "condition"), random_state: int = 0, segment: bool = True
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tubule segmentation, per-tubule metrics and per-sample niche summary (in place).
 
@@ -329,7 +329,8 @@ def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_t
 
     check_adata(sdata, min_vars=0)
     check_obs_key(sdata, sample_key, what="spatial sample column")
-    noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key, sample_key=sample_key)
+    if segment:  # segment=False: obs["noa_tubule"] is already there (segmented per section)
+        noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key, sample_key=sample_key)
     carry = [k for k in obs_keys if k in sdata.obs.columns and k != sample_key]
     tubules = noa_spatial.tubule_metrics(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key,
                                          sample_key=sample_key, score_key=score_key, obs_keys=carry)
