@@ -95,6 +95,13 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system, all threads) of this process: less sensitive than wall time to
+    other jobs on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _maxrss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -117,18 +124,19 @@ class Meter:
                     self.open[key] = rss
             time.sleep(self.interval)
 
-    def start(self, key: str) -> tuple[float, int]:
+    def start(self, key: str) -> tuple[float, int, float]:
         self.open[key] = _rss()
-        return time.perf_counter(), _maxrss()
+        return time.perf_counter(), _maxrss(), _cpu()
 
-    def stop(self, key: str, token: tuple[float, int]) -> dict[str, float]:
-        t0, max_before = token
+    def stop(self, key: str, token: tuple[float, int, float]) -> dict[str, float]:
+        t0, max_before, cpu0 = token
         seconds = time.perf_counter() - t0
+        cpu = _cpu() - cpu0
         peak = max(self.open.pop(key, 0), _rss())
         max_after = _maxrss()
         if max_after > max_before:  # the process maximum was reached during this interval
             peak = max(peak, max_after)
-        return {"seconds": round(seconds, 2), "peak_rss_gib": round(peak / 2**30, 3)}
+        return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_gib": round(peak / 2**30, 3)}
 
 
 def child(path: str, out: str, seed: int) -> dict:
@@ -147,8 +155,9 @@ def child(path: str, out: str, seed: int) -> dict:
                 return func(*args, **kwargs)
             finally:
                 record = meter.stop(name, token)
-                if name in steps:  # called twice (graph + umap): keep both
+                if name in steps:  # called twice: keep both
                     steps[name] = {"seconds": round(steps[name]["seconds"] + record["seconds"], 2),
+                                   "cpu_seconds": round(steps[name]["cpu_seconds"] + record["cpu_seconds"], 2),
                                    "peak_rss_gib": max(steps[name]["peak_rss_gib"], record["peak_rss_gib"])}
                 else:
                     steps[name] = record
@@ -183,7 +192,8 @@ def child(path: str, out: str, seed: int) -> dict:
     run_pipeline(cfg, progress=Progress(), command="bench_pipeline.py")
     total = time.perf_counter() - t0
     return {"steps": steps, "stages": stages, "total_seconds": round(total, 1),
-            "peak_rss_gib": round(_maxrss() / 2**30, 3)}
+            "total_cpu_seconds": round(_cpu(), 1), "peak_rss_gib": round(_maxrss() / 2**30, 3),
+            "load_average": os.getloadavg()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,12 +201,12 @@ def child(path: str, out: str, seed: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def slopes(results: dict[str, dict], key: str, names: tuple[str, ...]) -> dict[str, dict]:
+def slopes(results: dict[str, dict], key: str, names: tuple[str, ...], measure: str = "seconds") -> dict[str, dict]:
     sizes = sorted(int(n) for n in results)
     out = {}
     for name in names:
-        pts = [(n, results[str(n)][key][name]["seconds"]) for n in sizes
-               if name in results[str(n)][key] and results[str(n)][key][name]["seconds"] > 0]
+        pts = [(n, results[str(n)][key][name][measure]) for n in sizes
+               if name in results[str(n)][key] and results[str(n)][key][name].get(measure, 0) > 0]
         if len(pts) < 2:
             continue
         x = np.log([p[0] for p in pts])
@@ -208,22 +218,33 @@ def slopes(results: dict[str, dict], key: str, names: tuple[str, ...]) -> dict[s
 
 
 def table(data: dict) -> str:
+    """Markdown: wall s / CPU s / peak GiB per step and size, and the wall and CPU slopes of the
+    two largest sizes."""
     results = data["results"]
     sizes = sorted(int(n) for n in results)
-    head = "| step | " + " | ".join(f"{n:,} cells: s / GiB" for n in sizes) + " | slope (fit) |"
-    lines = [head, "|" + "---|" * (len(sizes) + 2)]
+    head = ("| step | " + " | ".join(f"{n:,} cells: wall s / CPU s / GiB" for n in sizes)
+            + " | slope wall | slope CPU |")
+    lines = [head, "|" + "---|" * (len(sizes) + 3)]
     slope = data.get("slopes", {})
+    cpu_slope = data.get("cpu_slopes", {})
+
+    def last(table_, key, name):
+        pairwise = table_.get(key, {}).get(name, {}).get("pairwise", {})
+        return list(pairwise.values())[-1] if pairwise else "-"
+
     for key, names in (("steps", STEPS), ("stages", STAGES)):
         for name in names:
             cells = []
             for n in sizes:
                 rec = results[str(n)][key].get(name)
-                cells.append(f"{rec['seconds']:.1f} / {rec['peak_rss_gib']:.2f}" if rec else "-")
-            fit = slope.get(key, {}).get(name, {}).get("fit")
+                cpu = f"{rec['cpu_seconds']:.0f}" if rec and "cpu_seconds" in rec else "-"
+                cells.append(f"{rec['seconds']:.1f} / {cpu} / {rec['peak_rss_gib']:.2f}" if rec else "-")
             label = name if key == "steps" else f"stage `{name}`"
-            lines.append(f"| {label} | " + " | ".join(cells) + f" | {fit if fit is not None else '-'} |")
+            lines.append(f"| {label} | " + " | ".join(cells)
+                         + f" | {last(slope, key, name)} | {last(cpu_slope, key, name)} |")
     lines.append("| **total** | " + " | ".join(
-        f"**{results[str(n)]['total_seconds']:.0f} / {results[str(n)]['peak_rss_gib']:.2f}**" for n in sizes) + " | |")
+        f"**{results[str(n)]['total_seconds']:.0f} / {results[str(n)].get('total_cpu_seconds', float('nan')):.0f} / "
+        f"{results[str(n)]['peak_rss_gib']:.2f}**" for n in sizes) + " | | |")
     return "\n".join(lines)
 
 
@@ -269,6 +290,8 @@ def main() -> None:
         print(json.dumps(result["steps"]), flush=True)
         data["slopes"] = {"steps": slopes(data["results"], "steps", STEPS),
                           "stages": slopes(data["results"], "stages", STAGES)}
+        data["cpu_slopes"] = {"steps": slopes(data["results"], "steps", STEPS, "cpu_seconds"),
+                              "stages": slopes(data["results"], "stages", STAGES, "cpu_seconds")}
         data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def _snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     # this checkout's package first (the installed one may point elsewhere)
     path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": path})
+                          cwd=cwd, capture_output=True, text=True, timeout=2400, env={**os.environ, "PYTHONPATH": path})
 
 
 def _config(tmp_path: Path, out: Path, sc_path: Path, sp_path: Path | None, *, embedding: bool = False) -> Path:

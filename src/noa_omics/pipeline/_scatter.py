@@ -132,7 +132,7 @@ def _finish_scores(adata: AnnData, cfg: PipelineConfig) -> None:
     if pooled:
         for method, table in _score_one(adata, cfg, pooled).items():
             adata.obsm[f"noa_{method}"] = table
-    info = dict(adata.uns[_steps.PIPELINE_UNS_KEY])
+    info = dict(adata.uns.get(_steps.PIPELINE_UNS_KEY, {}))
     score = dict(info.get("score", {}))
     score.update(methods=list(cfg.scoring.methods), scored_per_sample=[m for m in cfg.scoring.methods
                                                                           if m in PER_SAMPLE_METHODS],
