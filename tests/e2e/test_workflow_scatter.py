@@ -152,7 +152,10 @@ def test_per_sample_scores_are_the_samples_own(four_samples):
     np.testing.assert_allclose(one.obsm["noa_score_genes"].to_numpy(), alone.to_numpy(), rtol=1e-6)
     assert "noa_zmean" not in one.obsm  # pooled: scored at the gather step
     parts = [scatter.score_sample(scatter.load_sample(cfg, s), cfg) for s in scatter.singlecell_samples(cfg)]
-    gathered = scatter.gather_samples(parts, cfg, order=scatter.input_order(cfg))
+    gathered = scatter.gather_samples(parts, cfg, order=scatter.input_order(cfg), dtypes=scatter.input_dtypes(cfg))
+    full = ad.read_h5ad(sc_path)
+    for column in ("sample", "condition"):  # the file's categories, not the per-sample subsets'
+        assert list(gathered.obs[column].cat.categories) == list(full.obs[column].cat.categories)
     zmean = tl.score(ad.AnnData(X=gathered.X, var=gathered.var), method="zmean", species="human", inplace=False)
     np.testing.assert_allclose(gathered.obsm["noa_zmean"].to_numpy(), zmean.to_numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="not found"):

@@ -85,6 +85,18 @@ def input_order(cfg: PipelineConfig) -> pd.Index:
         meta.file.close()
 
 
+def input_dtypes(cfg: PipelineConfig) -> dict[str, Any]:
+    """Categorical ``obs`` dtypes of the single-cell input file (per-sample files keep only their
+    own categories; the gathered object gets the file's categories, in the file's order)."""
+    import anndata as ad
+
+    meta = ad.read_h5ad(cfg.singlecell.path, backed="r")
+    try:
+        return {k: v.dtype for k, v in meta.obs.items() if isinstance(v.dtype, pd.CategoricalDtype)}
+    finally:
+        meta.file.close()
+
+
 def load_sample(cfg: PipelineConfig, sample: str) -> AnnData:
     """One sample of the single-cell input: read backed, only its cells into memory, normalised."""
     import anndata as ad
@@ -169,7 +181,8 @@ def _assemble(frames: list[pd.DataFrame], index: pd.Index) -> pd.DataFrame:
     return table.reindex(index=index, columns=columns)
 
 
-def gather_samples(parts: Sequence[AnnData], cfg: PipelineConfig, *, order: pd.Index) -> AnnData:
+def gather_samples(parts: Sequence[AnnData], cfg: PipelineConfig, *, order: pd.Index,
+                   dtypes: dict[str, Any] | None = None) -> AnnData:
     """One AnnData of the per-sample objects (prepared and scored), cells in ``order``; pooled
     methods are scored here."""
     import anndata as ad
@@ -188,6 +201,9 @@ def gather_samples(parts: Sequence[AnnData], cfg: PipelineConfig, *, order: pd.I
         raise ValueError(f"{len(missing)} cells of the input (e.g. {list(missing[:3])}) are in no sample file; "
                          "rerun the per-sample jobs.")
     adata = adata[order].copy()
+    for column, dtype in (dtypes or {}).items():
+        if column in adata.obs.columns:
+            adata.obs[column] = adata.obs[column].astype(object).astype(dtype)
     for k in keys:
         adata.obsm[k] = _assemble(tables[k], adata.obs_names)
     _finish_scores(adata, cfg)

@@ -398,7 +398,7 @@ def run_gather_singlecell(cfg: PipelineConfig, root: str | Path) -> None:
     ws = Workspace(root, persist_intermediates=True)
     tokens = _scatter.singlecell_samples(cfg)
     parts = [ad.read_h5ad(ws.path(sample_file(t))) for t in tokens]
-    adata = _scatter.gather_samples(parts, cfg, order=_scatter.input_order(cfg))
+    adata = _scatter.gather_samples(parts, cfg, order=_scatter.input_order(cfg), dtypes=_scatter.input_dtypes(cfg))
     del parts
     _annotate_into(cfg, ws, adata, save=False)
     _score_tables(cfg, ws, adata)
