@@ -182,14 +182,21 @@ def _knn_graph(view: AnnData, n_neighbors: int, n_pcs: int, random_state: int) -
             sc.pp.highly_variable_genes(work, n_top_genes=2000)
             work = work[:, work.var["highly_variable"].to_numpy()].copy()
         sc.pp.pca(work, n_comps=n_comps, random_state=random_state)
-    return _exact_knn(work.obsm["X_pca"], min(n_neighbors, work.n_obs - 1))
+    return _binary_knn(work.obsm["X_pca"], min(n_neighbors, work.n_obs - 1), random_state)
 
 
-def _exact_knn(embedding: np.ndarray, n_neighbors: int) -> sp.csr_matrix:
-    """Symmetric 0/1 exact kNN graph (sklearn; deterministic, no numba compilation, no self loops)."""
-    from sklearn.neighbors import NearestNeighbors
+def _binary_knn(embedding: np.ndarray, n_neighbors: int, random_state: int) -> sp.csr_matrix:
+    """Symmetric 0/1 kNN graph without self loops; exact for small data, seeded pynndescent for
+    large (one rule: :mod:`noa_omics._knn`)."""
+    from .._knn import knn
 
-    graph = NearestNeighbors(n_neighbors=n_neighbors).fit(embedding).kneighbors_graph(mode="connectivity")
+    indices, _, _ = knn(embedding, n_neighbors + 1, random_state=random_state)  # column 0: the cell
+    n = indices.shape[0]
+    rows = np.repeat(np.arange(n), indices.shape[1] - 1)
+    graph = sp.csr_matrix((np.ones(rows.size), (rows, indices[:, 1:].ravel())), shape=(n, n))
+    graph.setdiag(0)
+    graph.eliminate_zeros()
+    graph.data[:] = 1.0
     return sp.csr_matrix(graph.maximum(graph.T))
 
 

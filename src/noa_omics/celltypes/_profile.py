@@ -160,11 +160,18 @@ def apoptosis_profile(
     condition_of = (
         obs.groupby(sample_key, observed=True)[condition_key].first().to_dict() if condition_key is not None else {}
     )
+    # one stable sort by (sample, cell type) instead of a boolean mask per group: O(n log n)
+    sample_codes = pd.Categorical(samples, categories=sample_levels).codes.astype(np.int64)
+    type_codes = pd.Categorical(types, categories=type_levels).codes.astype(np.int64)
+    group = np.where((sample_codes < 0) | (type_codes < 0), -1, sample_codes * len(type_levels) + type_codes)
+    order = np.argsort(group, kind="stable")
+    sorted_scores = scores[order]
+    bounds = np.searchsorted(group[order], np.arange(len(sample_levels) * len(type_levels) + 1))
     blocks = []
-    for sample in sample_levels:
-        in_sample = samples == sample
-        for cell_type in type_levels:
-            values = scores[in_sample & (types == cell_type)]
+    for s_index, sample in enumerate(sample_levels):
+        for t_index, cell_type in enumerate(type_levels):
+            g = s_index * len(type_levels) + t_index
+            values = sorted_scores[bounds[g]:bounds[g + 1]]
             n = len(values)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)

@@ -19,16 +19,28 @@ from .._vocabulary import CELL_TYPES
 FOCUS_SET = "apoptosis_intrinsic"
 
 
-def annotation_embedding(adata: AnnData, *, key: str = "noa_cell_type") -> Any:
-    """UMAP coloured by cell type (:func:`scanpy.pl.umap`)."""
+#: Most cells drawn in the embedding figure; larger data show a seeded random subsample.
+EMBEDDING_MAX_CELLS = 50_000
+
+
+def annotation_embedding(adata: AnnData, *, key: str = "noa_cell_type", max_cells: int = EMBEDDING_MAX_CELLS,
+                         seed: int = 0) -> Any:
+    """UMAP coloured by cell type (:func:`scanpy.pl.umap`); above ``max_cells`` cells a random
+    subsample of ``max_cells`` (seeded) is drawn and the title says so."""
     import scanpy as sc
 
     fig, ax = plt.subplots(figsize=(7.5, 6))
     present = [c for c in CELL_TYPES if c in set(adata.obs[key].astype(str))]
     view = adata.obs[[key]].copy()
     view[key] = pd.Categorical(view[key].astype(str), categories=present)
-    tmp = AnnData(obs=view, obsm={"X_umap": np.asarray(adata.obsm["X_umap"])})
-    sc.pl.umap(tmp, color=key, ax=ax, show=False, frameon=False, title="Cell types (noa_cell_type)")
+    coords = np.asarray(adata.obsm["X_umap"])
+    title = "Cell types (noa_cell_type)"
+    if adata.n_obs > max_cells:
+        keep = np.sort(np.random.default_rng(seed).choice(adata.n_obs, size=max_cells, replace=False))
+        view, coords = view.iloc[keep], coords[keep]
+        title += f"\nrandom subsample: {max_cells:,} of {adata.n_obs:,} cells shown"
+    tmp = AnnData(obs=view, obsm={"X_umap": coords})
+    sc.pl.umap(tmp, color=key, ax=ax, show=False, frameon=False, title=title)
     return fig
 
 

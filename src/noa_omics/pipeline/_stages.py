@@ -30,9 +30,8 @@ from typing import Any
 import pandas as pd
 from anndata import AnnData
 
-from .._identifiers import expression_layout
 from .._version import __version__
-from . import _figures, _io, _steps
+from . import _figures, _io, _scatter, _steps
 from ._config import PipelineConfig
 
 #: Intermediate and final AnnData files, relative to the results directory.
@@ -145,6 +144,14 @@ class Workspace:
 # ---------------------------------------------------------------------------------------------
 
 
+def prepare_singlecell(cfg: PipelineConfig, raw: AnnData) -> AnnData:
+    """Normalised copy of single-cell input (all of it, or one sample: normalisation is per cell)."""
+    counts_layer = cfg.singlecell.counts_layer
+    if counts_layer is not None and counts_layer not in raw.layers and cfg.demo is not None:
+        counts_layer = None
+    return _steps.prepare_expression(raw, counts_layer=counts_layer)
+
+
 def stage_load(cfg: PipelineConfig, ws: Workspace) -> None:
     """Read (or generate, for the demo) the inputs; log-normalise the single-cell data."""
     import anndata as ad
@@ -156,10 +163,8 @@ def stage_load(cfg: PipelineConfig, ws: Workspace) -> None:
             raw = datasets.demo_testis(seed=cfg.seed, n_cells=cfg.demo.n_cells)
         else:
             raw = ad.read_h5ad(cfg.singlecell.path)
-        counts_layer = cfg.singlecell.counts_layer
-        if counts_layer is not None and counts_layer not in raw.layers and cfg.demo is not None:
-            counts_layer = None
-        ws.save_adata("singlecell_input", _steps.prepare_expression(raw, counts_layer=counts_layer))
+        ws.save_adata("singlecell_input", prepare_singlecell(cfg, raw))
+        del raw
     if cfg.has_spatial:
         if cfg.demo is not None and cfg.demo.link_donors and cfg.has_singlecell:
             sdata = datasets.demo_spatial_for_donors(raw.uns["demo"]["donors"], seed=cfg.seed,
@@ -173,12 +178,18 @@ def stage_load(cfg: PipelineConfig, ws: Workspace) -> None:
 
 def stage_annotate(cfg: PipelineConfig, ws: Workspace) -> None:
     """Cell-type labels, embedding, composition table and the annotation figures."""
+    _annotate_into(cfg, ws, ws.load_adata("singlecell_input"))
+
+
+def _annotate_into(cfg: PipelineConfig, ws: Workspace, adata: AnnData, *, save: bool = True) -> None:
     sc_cfg = cfg.singlecell
-    adata = ws.load_adata("singlecell_input")
+    if cfg.steps.embedding:  # graph first: the annotation smooths on obsp["connectivities"]
+        _steps.embed(adata, random_state=cfg.seed, umap=False)
     _steps.annotate(adata, cell_type_key=sc_cfg.cell_type_key, gene_symbols=sc_cfg.gene_symbols)
     if cfg.steps.embedding:
         _steps.embed(adata, random_state=cfg.seed)
-    ws.save_adata("annotated", adata)
+    if save:
+        ws.save_adata("annotated", adata)
     ws.save_table("cell_type_counts", _steps.cell_type_counts(
         adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key))
     if "truth_cell_type" in adata.obs.columns:
@@ -191,8 +202,11 @@ def stage_annotate(cfg: PipelineConfig, ws: Workspace) -> None:
 def stage_score(cfg: PipelineConfig, ws: Workspace) -> None:
     """Score every gene set with each configured method; write ``results.h5ad``."""
     adata = ws.load_adata("annotated")
-    _steps.score(adata, methods=cfg.scoring.methods, gene_sets=cfg.scoring.gene_sets, species=cfg.species,
-                 gene_symbols=cfg.singlecell.gene_symbols, random_state=cfg.seed)
+    _scatter.score_by_sample(adata, cfg)  # per sample, as the workflow's scattered jobs
+    _score_tables(cfg, ws, adata)
+
+
+def _score_tables(cfg: PipelineConfig, ws: Workspace, adata: AnnData) -> None:
     ws.save_adata("results", adata)
     tables = [_steps.cell_type_scores(adata, method=m) for m in cfg.scoring.methods]
     ws.save_table("cell_type_scores", pd.concat(tables, ignore_index=True))
@@ -226,24 +240,17 @@ def stage_profile(cfg: PipelineConfig, ws: Workspace) -> None:
 
 def stage_spatial(cfg: PipelineConfig, ws: Workspace) -> None:
     """Tubule segmentation, tubule metrics and niche collapse on the spatial section(s)."""
-    sp_cfg = cfg.spatial
     sdata = ws.load_adata("spatial_input")
-    score_key = None
-    if sdata.n_vars >= 20:
-        # score the panel (Sertoli barrier/immaturity term of the niche-collapse index)
-        counts = sp_cfg.counts_layer if cfg.demo is None else ("counts" if "counts" in sdata.layers else None)
-        matrix = expression_layout(sdata, counts).matrix  # counts_layer: raw -> adata.raw.X
-        if _steps.looks_like_counts(matrix):
-            sdata = _steps.prepare_expression(sdata, counts_layer=counts)
-            _steps.score(sdata, methods=[cfg.primary_method], species=cfg.species, random_state=cfg.seed,
-                         gene_symbols=sp_cfg.gene_symbols)
-            score_key = f"noa_{cfg.primary_method}"
-    cell_type_key = sp_cfg.cell_type_key
-    if cell_type_key is None:
-        _steps.annotate(sdata, gene_symbols=sp_cfg.gene_symbols)
-        cell_type_key = "noa_cell_type"
-    tubules, niche = _steps.spatial(sdata, sample_key=sp_cfg.sample_key, cell_type_key=cell_type_key,
-                                    spatial_key=sp_cfg.spatial_key, score_key=score_key, random_state=cfg.seed)
+    # one section at a time, as the workflow's scattered jobs
+    sections = sorted(sdata.obs[cfg.spatial.sample_key].astype(str).unique())
+    parts = [_scatter.segment_section(cfg, _scatter.section_of(sdata, cfg, s)) for s in sections]
+    gathered = _scatter.gather_sections([p[0] for p in parts], order=sdata.obs_names)
+    _spatial_tables(cfg, ws, *_scatter.spatial_tables(cfg, gathered, parts[0][1]))
+
+
+def _spatial_tables(cfg: PipelineConfig, ws: Workspace, sdata: AnnData, tubules: pd.DataFrame,
+                    niche: pd.DataFrame, cell_type_key: str) -> None:
+    sp_cfg = cfg.spatial
     ws.save_adata("spatial", sdata)
     ws.save_table("tubule_metrics", tubules)
     ws.save_table("niche_summary", niche)
@@ -355,6 +362,71 @@ def stage_inputs(name: str, cfg: PipelineConfig) -> list[str]:
         return [f for s in enabled_stages(cfg) if s.name != "report" for f in stage_outputs(s.name, cfg)
                 if not f.startswith("work/")]
     return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Scatter / gather (the workflow on a cluster: one job per sample and per section)
+# ---------------------------------------------------------------------------------------------
+
+
+def sample_file(token: str) -> str:
+    """Per-sample intermediate (normalised and scored cells of one sample)."""
+    return f"work/samples/{token}.h5ad"
+
+
+def section_files(token: str) -> list[str]:
+    """Per-section intermediate: the section's cells with their tubule ids."""
+    return [f"work/sections/{token}.h5ad"]
+
+
+def scatter_outputs(name: str, cfg: PipelineConfig) -> list[str]:
+    """Final files of a gather rule: the stage's outputs without its intermediates."""
+    stages = {"gather_singlecell": ("annotate", "score"), "gather_spatial": ("spatial",)}[name]
+    return [f for st in stages for f in stage_outputs(st, cfg) if not f.startswith("work/")]
+
+
+def run_sample(cfg: PipelineConfig, sample: str, root: str | Path) -> None:
+    """One sample: its cells read from the (backed) input, normalised and scored (per-sample methods)."""
+    adata = _scatter.score_sample(_scatter.load_sample(cfg, sample), cfg)
+    _io.write_h5ad(Path(root) / sample_file(_scatter.safe_name(sample)), adata)
+
+
+def run_gather_singlecell(cfg: PipelineConfig, root: str | Path) -> None:
+    """All samples: gathered in input order, pooled methods scored, annotated and embedded."""
+    import anndata as ad
+
+    ws = Workspace(root, persist_intermediates=True)
+    tokens = _scatter.singlecell_samples(cfg)
+    parts = [ad.read_h5ad(ws.path(sample_file(t))) for t in tokens]
+    adata = _scatter.gather_samples(parts, cfg, order=_scatter.input_order(cfg), dtypes=_scatter.input_dtypes(cfg))
+    del parts
+    _annotate_into(cfg, ws, adata, save=False)
+    _score_tables(cfg, ws, adata)
+
+
+def run_section(cfg: PipelineConfig, section: str, root: str | Path) -> None:
+    """One spatial section: labels when the config has none, tubule segmentation."""
+    sdata, cell_type_key = _scatter.segment_section(cfg, _scatter.load_section(cfg, section))
+    sdata.uns["noa_section_cell_type_key"] = cell_type_key
+    _io.write_h5ad(Path(root) / section_files(_scatter.safe_name(section))[0], sdata)
+
+
+def run_gather_spatial(cfg: PipelineConfig, root: str | Path) -> None:
+    """All sections in input order: panel scores, tubule metrics, niche summary, spatial figures."""
+    import anndata as ad
+
+    ws = Workspace(root, persist_intermediates=True)
+    parts = [ad.read_h5ad(ws.path(section_files(t)[0])) for t in _scatter.spatial_sections(cfg)]
+    key = str(parts[0].uns["noa_section_cell_type_key"])
+    for part in parts:
+        part.uns.pop("noa_section_cell_type_key", None)
+    meta = ad.read_h5ad(cfg.spatial.path, backed="r")
+    try:
+        order = pd.Index(meta.obs_names.copy())
+    finally:
+        meta.file.close()
+    gathered = _scatter.gather_sections(parts, order=order)
+    _spatial_tables(cfg, ws, *_scatter.spatial_tables(cfg, gathered, key))
 
 
 def run_stage(name: str, cfg: PipelineConfig, root: str | Path, **kwargs: Any) -> None:

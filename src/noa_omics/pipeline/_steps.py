@@ -45,6 +45,19 @@ def looks_like_counts(matrix: Any) -> bool:
     return is_count_matrix(matrix, empty=False)
 
 
+def _copy_annotations(adata: AnnData, *, skip_layers: set[Any]) -> AnnData:
+    """A copy of ``adata`` without ``X`` and the ``skip_layers`` (replaced by the caller)."""
+    import copy
+
+    out = AnnData(obs=adata.obs.copy(), var=adata.var.copy(), uns=copy.deepcopy(dict(adata.uns)),
+                  obsm={k: v.copy() for k, v in adata.obsm.items()}, varm={k: v.copy() for k, v in adata.varm.items()},
+                  obsp={k: v.copy() for k, v in adata.obsp.items()}, varp={k: v.copy() for k, v in adata.varp.items()},
+                  layers={k: v.copy() for k, v in adata.layers.items() if k not in skip_layers})
+    if adata.raw is not None:
+        out.raw = adata.raw.to_adata()
+    return out
+
+
 def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", target_sum: float = 1e4) -> AnnData:
     """Copy ``adata`` with raw counts in ``layers["counts"]`` and log-normalised values in ``X``.
 
@@ -73,7 +86,9 @@ def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", t
     check_adata(adata)
     layout = counts_layout(adata, counts_layer, option="counts_layer")
     counts = layout.matrix
+    counts = sp.csr_matrix(counts, dtype=np.float32) if not sp.issparse(counts) else counts.tocsr().astype(np.float32)
     if layout.use_raw:
+        # counts in raw.X (the CELLxGENE layout): the result has raw's genes; var columns joined
         var = layout.var.copy()
         if not var.index.equals(adata.var_names):
             extra = [c for c in adata.var.columns if c not in var.columns]
@@ -83,8 +98,7 @@ def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", t
         out = AnnData(X=None, obs=adata.obs.copy(), var=var, uns=dict(adata.uns), obsm=dict(adata.obsm),
                       obsp=dict(adata.obsp))
     else:
-        out = adata.copy()
-    counts = sp.csr_matrix(counts, dtype=np.float32) if not sp.issparse(counts) else counts.tocsr().astype(np.float32)
+        out = _copy_annotations(adata, skip_layers={"counts", counts_layer})  # no copy of X: two matrices, not four
     out.layers["counts"] = counts
     out.X = counts.copy()
     sc.pp.normalize_total(out, target_sum=target_sum)
@@ -118,21 +132,58 @@ def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str
     return adata.obs[key_added]
 
 
-def embed(adata: AnnData, *, n_top_genes: int = 2000, n_pcs: int = 30, n_neighbors: int = 15, random_state: int = 0) -> None:
-    """PCA on highly variable genes, neighbour graph and UMAP (scanpy), in place."""
+def embed(adata: AnnData, *, n_top_genes: int = 2000, n_pcs: int = 30, n_neighbors: int = 15, random_state: int = 0,
+          umap: bool = True, knn_method: str = "auto", exact_max_cells: int | None = None) -> None:
+    """PCA on highly variable genes, neighbour graph and UMAP, in place; reuses what ``adata`` carries.
+
+    An atlas that already holds ``obsm["X_pca"]``, ``obsp["connectivities"]`` or
+    ``obsm["X_umap"]`` keeps them (``uns["noa_pipeline"]["embed"]["reused"]`` lists which). The
+    graph comes from :func:`noa_omics._knn.neighbors`: exact kNN up to ``exact_max_cells`` cells
+    (default :data:`noa_omics._knn.EXACT_MAX_CELLS`), pynndescent above, seeded by
+    ``random_state``. ``umap=False`` stops after the graph (the annotation smooths on it).
+    """
     import scanpy as sc
 
+    from .. import _knn
+
     check_adata(adata, min_obs=10)
+    limit = _knn.EXACT_MAX_CELLS if exact_max_cells is None else int(exact_max_cells)
+    reused: list[str] = []
+    params: dict[str, Any] = {"n_neighbors": n_neighbors, "random_state": random_state}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        n_top = min(n_top_genes, adata.n_vars)
-        sc.pp.highly_variable_genes(adata, n_top_genes=n_top)
-        n_comps = int(min(n_pcs, adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
-        sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=random_state)
-        sc.pp.neighbors(adata, n_neighbors=n_neighbors, n_pcs=n_comps, random_state=random_state)
-        sc.tl.umap(adata, random_state=random_state)
-    _record(adata, "embed", {"n_top_genes": n_top, "n_pcs": n_comps, "n_neighbors": n_neighbors,
-                             "random_state": random_state})
+        if "X_pca" in adata.obsm:
+            reused.append("X_pca")
+        else:
+            n_top = min(n_top_genes, adata.n_vars)
+            sc.pp.highly_variable_genes(adata, n_top_genes=n_top)
+            n_comps = int(min(n_pcs, adata.n_obs - 1, int(adata.var["highly_variable"].sum()) - 1))
+            sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=random_state)
+            params.update(n_top_genes=n_top, n_pcs=n_comps)
+        if "connectivities" in adata.obsp:
+            reused.append("connectivities")
+            if "neighbors" not in adata.uns:
+                adata.uns["neighbors"] = {"connectivities_key": "connectivities", "params": {"method": "umap"}}
+                if "distances" in adata.obsp:
+                    adata.uns["neighbors"]["distances_key"] = "distances"
+        else:
+            graph = _knn.neighbors(adata, n_neighbors=n_neighbors, use_rep="X_pca", method=knn_method,
+                                   exact_max_cells=limit, random_state=random_state)
+            params.update(knn_method=graph["knn_method"], exact_max_cells=limit)
+        if umap:
+            if "X_umap" in adata.obsm:
+                reused.append("X_umap")
+            else:
+                sc.tl.umap(adata, random_state=random_state)
+    previous = dict(adata.uns.get(PIPELINE_UNS_KEY, {}).get("embed", {}))
+    if umap and previous and {"X_pca", "connectivities"} <= set(reused):
+        # second call of a two-part embedding (graph, then UMAP): keep what the first one computed
+        before = previous.get("reused", "none")
+        before = [] if before == "none" else list(before)
+        params = {**previous, "reused": before + [r for r in reused if r == "X_umap"] or "none"}
+    else:
+        params["reused"] = reused or "none"
+    _record(adata, "embed", params)
 
 
 def resolve_species(adata: AnnData, species: str | None, *, gene_symbols: str | None = None) -> str:
@@ -273,7 +324,7 @@ def enrichment(adata: AnnData, *, sample_key: str, condition_key: str, reference
 
 def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_type",
             spatial_key: str = "spatial", score_key: str | None = None,
-            obs_keys: Sequence[str] = ("donor", "condition"), random_state: int = 0
+            obs_keys: Sequence[str] = ("donor", "condition"), random_state: int = 0, segment: bool = True
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tubule segmentation, per-tubule metrics and per-sample niche summary (in place).
 
@@ -290,7 +341,8 @@ def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_t
 
     check_adata(sdata, min_vars=0)
     check_obs_key(sdata, sample_key, what="spatial sample column")
-    noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key, sample_key=sample_key)
+    if segment:  # segment=False: obs["noa_tubule"] is already there (segmented per section)
+        noa_spatial.assign_tubules(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key, sample_key=sample_key)
     carry = [k for k in obs_keys if k in sdata.obs.columns and k != sample_key]
     tubules = noa_spatial.tubule_metrics(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key,
                                          sample_key=sample_key, score_key=score_key, obs_keys=carry)
