@@ -7,6 +7,7 @@
 >>> summary = noa.spatial.niche_summary(adata, sample_key="sample")  # one row per sample
 """
 
+from ._agreement import tubule_agreement, tubule_recovery
 from ._compare import compare_tubules, tubules_per_donor
 from ._metrics import NCI_WEIGHTS, tubule_metrics
 from ._summary import niche_summary
@@ -19,4 +20,6 @@ __all__ = [
     "compare_tubules",
     "tubules_per_donor",
     "NCI_WEIGHTS",
+    "tubule_agreement",
+    "tubule_recovery",
 ]

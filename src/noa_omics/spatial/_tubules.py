@@ -36,7 +36,7 @@ def assign_tubules(
     n_vote: int = 6,
     empty_distance: float = 3.0,
     lumen_max_cells: int = 2,
-    split_depth: float = 0.25,
+    split_depth: float = 0.33,
     wall_distance: float = 2.0,
     snap_distance: float = 1.5,
     min_cells: int = 5,
@@ -348,7 +348,7 @@ def _merge_shallow(basins: np.ndarray, distance: np.ndarray, split_depth: float)
             x = parent[x]
         return x
 
-    for a, b, v in edges.itertuples(index=False):
+    for a, b, v in edges[["a", "b", "v"]].itertuples(index=False):
         ra, rb = find(int(a)), find(int(b))
         if ra == rb:
             continue
