@@ -163,6 +163,7 @@ def realistic_spatial(
     table["area"] = [p.area * scale**2 for p in polys]
     table["equivalent_diameter"] = 2 * np.sqrt(table["area"] / np.pi)
 
+    obs.index = pd.Index([f"cell_{k}" for k in range(len(obs))])
     obs = _finalise_obs(obs)
     obs["truth_shape"] = pd.Categorical(obs["truth_shape"], categories=list(SHAPE_CLASSES))
     adata = AnnData(obs=obs)
