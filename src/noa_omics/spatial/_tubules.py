@@ -40,6 +40,8 @@ def assign_tubules(
     wall_distance: float = 2.0,
     snap_distance: float = 1.5,
     min_cells: int = 5,
+    lumen_rim: float = 0.6,
+    barrier_neighbours: int = 1,
     epithelial_types: Sequence[str] = EPITHELIAL_TYPES,
     wall_types: Sequence[str] = WALL_TYPES,
 ) -> pd.Series:
@@ -153,6 +155,8 @@ def assign_tubules(
         "wall_distance": float(wall_distance),
         "snap_distance": float(snap_distance),
         "min_cells": int(min_cells),
+        "lumen_rim": float(lumen_rim),
+        "barrier_neighbours": int(barrier_neighbours),
         "epithelial_types": list(epithelial_types),
         "wall_types": list(wall_types),
     }
@@ -196,13 +200,17 @@ def _check_params(params: dict[str, Any]) -> None:
         raise ValueError(f"`n_vote` must be >= 1, got {params['n_vote']}.")
     if params["min_cells"] < 1 or params["lumen_max_cells"] < 0:
         raise ValueError("`min_cells` must be >= 1 and `lumen_max_cells` >= 0.")
+    if not 0 <= params["lumen_rim"] <= 1:
+        raise ValueError(f"`lumen_rim` is a fraction in [0, 1], got {params['lumen_rim']}.")
+    if not 0 <= params["barrier_neighbours"] <= 6:
+        raise ValueError(f"`barrier_neighbours` must be in 0..6, got {params['barrier_neighbours']}.")
     if not params["epithelial_types"]:
         raise ValueError("`epithelial_types` is empty; give the germ and Sertoli cell types.")
 
 
 def _kernel_params(params: dict[str, Any]) -> dict[str, Any]:
     keys = ("pixel_size", "n_vote", "empty_distance", "lumen_max_cells", "split_depth",
-            "wall_distance", "snap_distance", "min_cells")
+            "wall_distance", "snap_distance", "min_cells", "lumen_rim", "barrier_neighbours")
     return {k: params[k] for k in keys}
 
 
@@ -219,6 +227,8 @@ def _segment_section(
     wall_distance: float,
     snap_distance: float,
     min_cells: int,
+    lumen_rim: float,
+    barrier_neighbours: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Labels (0 = none, 1..K) for the cells of one section, and the section's scale estimates."""
     spacing = nn_spacing(coords)
@@ -241,6 +251,7 @@ def _segment_section(
     k = min(n_vote, len(z))
     vote = np.empty(shape)
     nearest_cell = np.empty(shape)
+    nearest_index = np.empty(shape, dtype=np.int64)
     xs = (np.arange(shape[1]) + 0.5) * pixel_size
     step = max(1, _QUERY_BLOCK // shape[1])
     for start in range(0, shape[0], step):
@@ -250,7 +261,19 @@ def _segment_section(
         dist, idx = dist.reshape(-1, k), idx.reshape(-1, k)
         vote[start : start + len(ys)] = epithelial[idx].mean(axis=1).reshape(len(ys), -1)
         nearest_cell[start : start + len(ys)] = dist[:, 0].reshape(len(ys), -1)
-    mask = (vote >= 0.5) & (nearest_cell <= empty_distance)
+        nearest_index[start : start + len(ys)] = idx[:, 0].reshape(len(ys), -1)
+    empty = nearest_cell > empty_distance
+    mask = (vote >= 0.5) & ~empty
+
+    # 2a. lumen cores: cell-free areas whose rim is epithelium (the empty lumen of a Sertoli ring,
+    # even when the ring is too thin or gappy to enclose it in the mask)
+    inner_cores, edge_cores = _lumen_cores(empty, nearest_index, epithelial, lumen_rim)
+    mask |= inner_cores
+    if edge_cores.any():  # cut by the section edge: only up to a typical tubule's size
+        cores, n_cores = ndi.label(edge_cores)
+        small = np.bincount(cores.ravel(), minlength=n_cores + 1) <= _typical_area(mask)
+        small[0] = False
+        mask |= small[cores]
 
     # 2. fill lumens: non-epithelial regions (almost) free of non-epithelial cells
     holes, n_holes = ndi.label(~mask)
@@ -272,10 +295,11 @@ def _segment_section(
     # depth = distance to the mask edge or to the nearest non-epithelial cell, whichever is
     # closer: the wall cells between touching tubules then carve the valley the watershed needs
     distance = ndi.distance_transform_edt(mask)
-    if (~epithelial).any():
+    barrier = _barrier_cells(tree, epithelial, barrier_neighbours)
+    if barrier.any():
         rr, cc = np.nonzero(mask)
         centres = (np.column_stack([cc, rr]) + 0.5) * pixel_size
-        to_other, _ = cKDTree(z[~epithelial]).query(centres, k=1)
+        to_other, _ = cKDTree(z[barrier]).query(centres, k=1)
         distance[rr, cc] = np.minimum(distance[rr, cc], to_other / pixel_size)
     regions, n_regions = ndi.label(mask)
     if n_regions == 0:
@@ -358,6 +382,44 @@ def _merge_shallow(basins: np.ndarray, distance: np.ndarray, split_depth: float)
             peak[keep] = max(peak[keep], peak[drop])
     root = np.array([find(i) for i in range(n + 1)])
     return root[basins]
+
+
+def _lumen_cores(empty: np.ndarray, nearest_index: np.ndarray, epithelial: np.ndarray,
+                 lumen_rim: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-free components of ``empty`` whose rim cells (the nearest cell of each pixel just
+    outside the component) are at least ``lumen_rim`` epithelial: (inside, on the raster edge)."""
+    cores, n = ndi.label(empty)
+    if n == 0 or lumen_rim >= 1:
+        return np.zeros_like(empty), np.zeros_like(empty)
+    rim = ndi.grey_dilation(cores, size=(3, 3))
+    rim[cores > 0] = 0
+    rr, cc = np.nonzero(rim)
+    pairs = pd.DataFrame({"core": rim[rr, cc], "cell": nearest_index[rr, cc]}).drop_duplicates()
+    frac = pairs.assign(epi=epithelial[pairs["cell"].to_numpy()]).groupby("core")["epi"].mean()
+    fill = np.zeros(n + 1, dtype=bool)
+    fill[frac.index.to_numpy()] = frac.to_numpy() >= lumen_rim
+    fill[0] = False
+    on_edge = np.zeros(n + 1, dtype=bool)
+    for edge in (cores[0], cores[-1], cores[:, 0], cores[:, -1]):
+        on_edge[edge] = True
+    return (fill & ~on_edge)[cores], (fill & on_edge)[cores]
+
+
+def _barrier_cells(tree: cKDTree, epithelial: np.ndarray, barrier_neighbours: int) -> np.ndarray:
+    """Non-epithelial cells that are wall or interstitium, not a mislabelled cell inside the epithelium.
+
+    A non-epithelial cell with fewer than ``barrier_neighbours`` non-epithelial cells among its 6
+    nearest neighbours is *isolated* (an annotation error inside the epithelium: the wall is a
+    layer and the interstitium a tissue, neither is one cell alone) and carves no valley.
+    """
+    other = ~epithelial
+    if barrier_neighbours == 0 or not other.any() or len(epithelial) < 7:
+        return other
+    _, idx = tree.query(tree.data[other], k=7)
+    isolated = other[idx[:, 1:]].sum(axis=1) < barrier_neighbours
+    barrier = other.copy()
+    barrier[other] = ~isolated
+    return barrier
 
 
 def _typical_area(mask: np.ndarray) -> float:
