@@ -295,7 +295,7 @@ def _segment_section(
     # depth = distance to the mask edge or to the nearest non-epithelial cell, whichever is
     # closer: the wall cells between touching tubules then carve the valley the watershed needs
     distance = ndi.distance_transform_edt(mask)
-    barrier = _barrier_cells(tree, epithelial, barrier_neighbours)
+    barrier = _barrier_cells(tree, epithelial, wall, barrier_neighbours)
     if barrier.any():
         rr, cc = np.nonzero(mask)
         centres = (np.column_stack([cc, rr]) + 0.5) * pixel_size
@@ -405,18 +405,19 @@ def _lumen_cores(empty: np.ndarray, nearest_index: np.ndarray, epithelial: np.nd
     return (fill & ~on_edge)[cores], (fill & on_edge)[cores]
 
 
-def _barrier_cells(tree: cKDTree, epithelial: np.ndarray, barrier_neighbours: int) -> np.ndarray:
+def _barrier_cells(tree: cKDTree, epithelial: np.ndarray, wall: np.ndarray, barrier_neighbours: int) -> np.ndarray:
     """Non-epithelial cells that are wall or interstitium, not a mislabelled cell inside the epithelium.
 
-    A non-epithelial cell with fewer than ``barrier_neighbours`` non-epithelial cells among its 6
-    nearest neighbours is *isolated* (an annotation error inside the epithelium: the wall is a
-    layer and the interstitium a tissue, neither is one cell alone) and carves no valley.
+    A non-epithelial cell other than a wall cell (peritubular myoid) with fewer than
+    ``barrier_neighbours`` non-epithelial cells among its 6 nearest neighbours is *isolated*: an
+    annotation error inside the epithelium (the interstitium is a tissue, not one cell alone).
+    It carves no valley. Wall cells always do: two touching tubules may share one sparse layer.
     """
     other = ~epithelial
     if barrier_neighbours == 0 or not other.any() or len(epithelial) < 7:
         return other
     _, idx = tree.query(tree.data[other], k=7)
-    isolated = other[idx[:, 1:]].sum(axis=1) < barrier_neighbours
+    isolated = (other[idx[:, 1:]].sum(axis=1) < barrier_neighbours) & ~wall[other]
     barrier = other.copy()
     barrier[other] = ~isolated
     return barrier
