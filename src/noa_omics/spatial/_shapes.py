@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from anndata import AnnData
-from scipy.spatial import Delaunay, QhullError
+from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from .._validation import check_adata, check_obs_key, check_spatial
 from ._utils import EPITHELIAL_TYPES, WALL_TYPES, cell_types, check_tubule_key, nn_spacing
@@ -145,30 +145,39 @@ def tubule_shapes(
             "`noa.spatial.assign_tubules` (or `assign_tubules_from_outlines`) first."
         )
     ids = tubule.astype(object).where(tubule.notna(), None).to_numpy()
+    if types is None:
+        is_epi = np.ones(adata.n_obs, dtype=bool)
+        is_wall = np.zeros(adata.n_obs, dtype=bool)
+    else:
+        is_epi = np.isin(types, list(epithelial_types))
+        is_wall = np.isin(types, list(wall_types))
     rows = []
     for sample in pd.unique(samples):
         in_sample = samples == sample
         spacing = nn_spacing(coords[in_sample])
         sel = in_sample & assigned
-        frame = pd.DataFrame({"t": ids[sel].astype(str), "pos": np.flatnonzero(sel)})
-        for tid, group in frame.groupby("t", sort=False):
-            pos = group["pos"].to_numpy()
-            if types is None:
-                epi, wall = pos, pos[:0]
-            else:
-                epi = pos[np.isin(types[pos], list(epithelial_types))]
-                wall = pos[np.isin(types[pos], list(wall_types))]
-                if epi.size == 0:
-                    epi = pos
-            # a sparse epithelium (hypospermatogenesis) is outlined on its own, wider spacing
-            local = nn_spacing(coords[epi]) if len(epi) >= 3 else spacing
-            geom = outline_cells(coords[epi], max(spacing, local), max_edge)
-            if len(wall) >= 3:
-                # the wall cells line the basement membrane: their outline, half a cell inside,
-                # closes the gaps of a sparse epithelium (edges up to twice `max_edge` bridge wall gaps)
-                walled = outline_cells(coords[np.r_[epi, wall]], spacing, 2 * max_edge, grow=-0.5)
-                geom = _polygonal(shapely.union_all([geom, walled]))
-            rows.append(_describe(tid, geom, coords[wall], spacing, len(epi), sample))
+        codes, names = pd.factorize(pd.Series(ids[sel]).astype(str))
+        pos = np.flatnonzero(sel)
+        epi = is_epi[pos]
+        # tubules without epithelial cells are outlined on all their cells
+        has_epi = np.bincount(codes[epi], minlength=len(names)) > 0
+        epi = epi | ~has_epi[codes]
+        # a sparse epithelium (hypospermatogenesis) is outlined at its own, wider spacing
+        local = _local_spacing(coords[pos[epi]], codes[epi], len(names), spacing)
+        outlines = _alpha_outlines(coords[pos[epi]], codes[epi], len(names), local * max_edge, local, 0.5)
+        # the wall cells line the basement membrane: the outline of epithelium + wall, half a
+        # cell inside, closes the gaps of a sparse epithelium (edges up to twice `max_edge`)
+        walled_cells = epi | is_wall[pos]
+        n_wall = np.bincount(codes[is_wall[pos] & ~epi], minlength=len(names))
+        walled = _alpha_outlines(coords[pos[walled_cells]], codes[walled_cells], len(names),
+                                 np.full(len(names), 2 * max_edge * spacing), np.full(len(names), spacing), -0.5)
+        for k, tid in enumerate(names):
+            geom = outlines[k]
+            if n_wall[k] >= 3 and not walled[k].is_empty:
+                geom = _polygonal(shapely.union_all([geom, walled[k]]))
+            wall_xy = coords[pos[(codes == k) & is_wall[pos] & ~epi]]
+            n_epi = int(np.sum((codes == k) & epi))
+            rows.append(_describe(tid, geom, wall_xy, spacing, n_epi, sample))
     table = pd.DataFrame(rows)
     gdf = gpd.GeoDataFrame(table, geometry="geometry")
     if sample_key is None:
@@ -178,6 +187,63 @@ def tubule_shapes(
     gdf.attrs["params"] = {"tubule_key": tubule_key, "spatial_key": spatial_key,
                            "cell_type_key": cell_type_key, "max_edge": float(max_edge)}
     return gdf
+
+
+def _local_spacing(xy: np.ndarray, codes: np.ndarray, n: int, spacing: float) -> np.ndarray:
+    """Per tubule: the larger of the section spacing and the median distance from each of its
+    cells to the nearest other cell of the same tubule."""
+    local = np.full(n, spacing)
+    if len(xy) < 2:
+        return local
+    k = min(8, len(xy))
+    dist, idx = cKDTree(xy).query(xy, k=k)
+    same = codes[idx] == codes[:, None]
+    same[:, 0] = False
+    nearest = np.where(same, dist, np.inf).min(axis=1)
+    ok = np.isfinite(nearest)
+    med = pd.Series(nearest[ok]).groupby(codes[ok]).median()
+    local[med.index.to_numpy()] = np.maximum(spacing, med.to_numpy())
+    return local
+
+
+def _alpha_outlines(xy: np.ndarray, codes: np.ndarray, n: int, max_edge: np.ndarray,
+                    spacing: np.ndarray, grow: float) -> list:
+    """:func:`outline_cells` for every tubule code at once, from one Delaunay triangulation.
+
+    Triangles whose three cells belong to one tubule and whose longest edge is at most that
+    tubule's ``max_edge`` are joined per tubule; holes are dropped and the outline is grown by
+    ``grow`` times the tubule's ``spacing``.
+    """
+    empty = [shapely.Polygon() for _ in range(n)]
+    if len(xy) < 3:
+        return empty
+    try:
+        tri = Delaunay(xy)
+    except QhullError:  # all cells collinear
+        return empty
+    simplices = tri.simplices
+    labels = codes[simplices]
+    same = (labels[:, 0] == labels[:, 1]) & (labels[:, 1] == labels[:, 2])
+    corners = xy[simplices[same]]
+    owner = labels[same, 0]
+    edges = np.linalg.norm(corners - corners[:, [1, 2, 0]], axis=2).max(axis=1)
+    keep = edges <= max_edge[owner]
+    corners, owner = corners[keep], owner[keep]
+    if len(owner) == 0:
+        return empty
+    triangles = shapely.polygons(np.concatenate([corners, corners[:, :1]], axis=1))
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n + 1))
+    out = list(empty)
+    for k in range(n):
+        group = triangles[order[bounds[k]:bounds[k + 1]]]
+        if len(group) == 0:
+            continue
+        merged = shapely.coverage_union_all(group)
+        parts = shapely.get_parts(merged)
+        filled = shapely.polygons(shapely.get_exterior_ring(parts))
+        out[k] = _polygonal(shapely.union_all(shapely.buffer(filled, grow * spacing[k], quad_segs=3)))
+    return out
 
 
 def _describe(tid, geom, wall_xy, spacing, n_cells, sample) -> dict:
