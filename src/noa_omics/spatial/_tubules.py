@@ -55,14 +55,21 @@ def assign_tubules(
        its ``n_vote`` nearest cells; it is epithelium when that fraction is at least 1/2, and
        *empty* when no cell lies within ``empty_distance`` :math:`\cdot s`. Voting on neighbours
        rather than thresholding a density keeps sparse (hypospermatogenic) tubules whole.
-    2. **Lumen filling.** Connected non-epithelial regions that contain at most
-       ``lumen_max_cells`` non-epithelial cells are holes (a lumen, empty in every histology; the
-       large empty lumen of a Sertoli-cell-only tubule included) and are filled. Regions touching
-       the section edge (lumens of cut tubules) are filled only when smaller than the typical
-       tubule cross-section, so empty space outside the tissue is not.
+    2. **Lumen filling.** (a) Connected empty areas whose rim is epithelium (at least
+       ``lumen_rim`` of the distinct cells nearest to the pixels just outside the area are
+       epithelial) are lumen cores and are filled, so the empty lumen of a Sertoli-cell-only
+       tubule is recovered even when its Sertoli ring is too thin or gappy to enclose it.
+       (b) Connected non-epithelial regions that contain at most ``lumen_max_cells``
+       non-epithelial cells are holes and are filled. Regions (and cores) touching the section
+       edge (lumens of cut tubules) are filled only when smaller than the typical tubule
+       cross-section, so empty space outside the tissue is not.
     3. **Splitting touching tubules.** The depth map :math:`D` is the Euclidean distance
-       transform of the filled mask, capped by the distance to the nearest non-epithelial cell
-       (the wall cells between two touching tubules carve a valley). A marker-controlled
+       transform of the filled mask, capped by the distance to the nearest *barrier* cell
+       (the wall cells between two touching tubules carve a valley). Barriers are the
+       non-epithelial cells except isolated ones: a cell other than a wall cell with fewer than
+       ``barrier_neighbours`` non-epithelial cells among its 6 nearest neighbours is an
+       annotation error inside the epithelium and carves nothing (otherwise every mislabelled
+       cell punches a pit into :math:`D` and large tubules split). A marker-controlled
        watershed of :math:`-D` (markers: h-maxima of :math:`D`, :math:`h` = 0.5 pixel;
        Beucher & Meyer 1993) over-segments, then neighbouring basins are merged from the highest
        saddle down unless the valley between them is deep:
@@ -113,6 +120,12 @@ def assign_tubules(
         Largest distance (cell spacings) from an epithelial cell outside the mask to a tubule.
     min_cells
         Smallest number of epithelial cells of a tubule.
+    lumen_rim
+        Smallest epithelial fraction of the rim of an empty area filled as a lumen core; 1
+        disables the lumen cores.
+    barrier_neighbours
+        Non-epithelial neighbours (of 6) a non-wall cell needs to act as a barrier; 0 makes
+        every non-epithelial cell a barrier (version 0.1.0).
     epithelial_types, wall_types
         Cell types of the tubule epithelium and of its wall.
 
