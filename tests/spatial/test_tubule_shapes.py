@@ -60,3 +60,13 @@ def test_bad_input(section):
     with pytest.raises(ValueError, match="max_edge"):
         noa.spatial.tubule_shapes(section, tubule_key="truth_tubule", max_edge=0)
 
+
+
+def test_metrics_without_sizes(section):
+    adata = section.copy()
+    noa.spatial.assign_tubules(adata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        metrics = noa.spatial.tubule_metrics(adata, sizes=False)
+    assert "area" not in metrics and "diameter" not in metrics
+    assert metrics.attrs["params"]["sizes"] is False

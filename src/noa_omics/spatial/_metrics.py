@@ -50,6 +50,7 @@ def tubule_metrics(
     organised_order: float = 0.5,
     weights: Mapping[str, float] | None = None,
     apoptosis_set: str = "apoptosis_intrinsic",
+    sizes: bool = True,
 ) -> pd.DataFrame:
     r"""One row of spermatogenesis and niche metrics per seminiferous tubule.
 
@@ -95,6 +96,9 @@ def tubule_metrics(
         Weights of the niche-collapse-index terms (keys of :data:`NCI_WEIGHTS`).
     apoptosis_set
         Score column averaged over germ cells into ``germ_apoptosis``.
+    sizes
+        Add ``area`` and ``diameter`` from the tubule outlines
+        (:func:`~noa_omics.spatial.tubule_shapes`); False skips the outlines.
 
     Returns
     -------
@@ -315,10 +319,11 @@ def tubule_metrics(
         den[ok] += weights[name]
     table["niche_collapse_index"] = np.clip(num / den, 0.0, 1.0)
 
-    sizes = tubule_sizes(adata, tubule_key=tubule_key, spatial_key=spatial_key,
-                         cell_type_key=cell_type_key, sample_key=sample_key)
-    table["area"] = sizes["area"].reindex(table.index).to_numpy()
-    table["diameter"] = sizes["equivalent_diameter"].reindex(table.index).to_numpy()
+    if sizes:  # the outline of every tubule (about twice the segmentation time)
+        size_table = tubule_sizes(adata, tubule_key=tubule_key, spatial_key=spatial_key,
+                                  cell_type_key=cell_type_key, sample_key=sample_key)
+        table["area"] = size_table["area"].reindex(table.index).to_numpy()
+        table["diameter"] = size_table["equivalent_diameter"].reindex(table.index).to_numpy()
     xy = coords[cell_pos]
     table["x"] = _group_mean(xy[:, 0], codes, n_tub)
     table["y"] = _group_mean(xy[:, 1], codes, n_tub)
@@ -334,6 +339,7 @@ def tubule_metrics(
         "expected_germ_fraction_source": expected_source,
         "organised_order": float(organised_order),
         "weights": dict(weights),
+        "sizes": bool(sizes),
     }
     return table
 
