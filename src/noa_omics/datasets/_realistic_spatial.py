@@ -27,14 +27,13 @@ depth, :math:`\\ell` the lumen fraction).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import shapely
 from anndata import AnnData
+from scipy.spatial import cKDTree
 
-from .._vocabulary import CELL_TYPES, HISTOLOGIES
+from .._vocabulary import CELL_TYPES
 from ._demo_spatial import (
     _CELL_SPACING,
     _DEFAULT_MIX,
@@ -390,12 +389,6 @@ def _leydig_field(rng, pts, inter) -> np.ndarray:
         return np.zeros(len(pts))
     n_clusters = max(1, candidates.size // 150)
     centres = pts[rng.choice(candidates, size=n_clusters, replace=False)]
-    from scipy.spatial import cKDTree
-
     d, _ = cKDTree(centres).query(pts, k=1)
     return np.where(d < 2.5, 0.85, 0.0)
 
-
-def _summary(adata: AnnData) -> dict[str, Any]:  # pragma: no cover - debugging aid
-    t = adata.uns["realistic_spatial"]["tubules"]
-    return {"n": len(t), "cut": int(t["cut"].sum()), "touching": float(t["touching"].mean())}

@@ -185,7 +185,9 @@ def write_outlines(
     import geopandas as gpd
 
     if not isinstance(shapes, gpd.GeoDataFrame):
-        raise TypeError(f"`shapes` must be a geopandas.GeoDataFrame (e.g. from tubule_shapes), got {type(shapes).__name__}.")
+        raise TypeError(
+            f"`shapes` must be a geopandas.GeoDataFrame (e.g. from tubule_shapes), got {type(shapes).__name__}."
+        )
     if id_key not in shapes.columns:
         raise KeyError(f"column {id_key!r} not found in `shapes`; give `id_key`, the tubule id column.")
     kinds = set(shapes.geometry.geom_type.dropna())

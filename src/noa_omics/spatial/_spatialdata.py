@@ -65,12 +65,10 @@ def from_spatialdata(
         region_key, instance_key = attrs.get("region_key"), attrs.get("instance_key")
         xy = np.full((adata.n_obs, 2), np.nan)
         for name in regions:
-            element = sdata.shapes[name] if name in sdata.shapes else sdata.points[name].compute()
-            if coordinate_system not in sd.transformations.get_transformation(
-                    sdata.shapes[name] if name in sdata.shapes else sdata.points[name], get_all=True):
+            element = sdata.shapes[name] if name in sdata.shapes else sdata.points[name]
+            if coordinate_system not in sd.transformations.get_transformation(element, get_all=True):
                 raise ValueError(f"element {name!r} has no transformation to coordinate system {coordinate_system!r}.")
-            moved = sd.transform(sdata.shapes[name] if name in sdata.shapes else sdata.points[name],
-                                 to_coordinate_system=coordinate_system)
+            moved = sd.transform(element, to_coordinate_system=coordinate_system)
             if name in sdata.shapes:
                 centres = shapely.centroid(moved.geometry.to_numpy())
                 pts = pd.DataFrame({"x": shapely.get_x(centres), "y": shapely.get_y(centres)}, index=moved.index)
@@ -130,7 +128,7 @@ def tubules_to_spatialdata(
     spatialdata.SpatialData
         ``sdata`` with ``sdata.shapes[key]``.
     """
-    sd = _require_spatialdata()
+    _require_spatialdata()
     from spatialdata.models import ShapesModel
     from spatialdata.transformations import Identity
 
@@ -143,5 +141,4 @@ def tubules_to_spatialdata(
         gdf.index.name = None
     element = ShapesModel.parse(gdf, transformations={coordinate_system: Identity()})
     sdata.shapes[key] = element
-    _ = sd  # imported for the error message when spatialdata is missing
     return sdata
