@@ -5,7 +5,8 @@ Usage::
     python benchmarks/bench_spatial.py                 # 100, 300, 900 tubules
     python benchmarks/bench_spatial.py --sizes 900 --repeats 3 --summary
 
-For each size one simulated section (``noa.datasets.demo_spatial``, no expression) is segmented
+For each size one simulated section (``noa.datasets.demo_spatial``, no expression, or
+``noa.datasets.realistic_spatial`` with ``--generator realistic``) is segmented
 (``noa.spatial.assign_tubules``) and measured (``noa.spatial.tubule_metrics``); the best of
 ``--repeats`` wall-clock times is reported with the segmentation quality (adjusted Rand index
 over cells inside true tubules, fraction of interstitial cells placed in a tubule). The growth
@@ -37,11 +38,18 @@ def _best_time(fn, repeats: int):
     return best, result
 
 
-def run(sizes: list[int], repeats: int, summary: bool, seed: int) -> pd.DataFrame:
+def _section(generator: str, seed: int, n_tubules: int):
+    if generator == "realistic":
+        return noa.datasets.realistic_spatial(seed=seed, n_tubules=n_tubules)
+    return noa.datasets.demo_spatial(seed=seed, n_tubules=n_tubules, expression=False)
+
+
+def run(sizes: list[int], repeats: int, summary: bool, seed: int, generator: str = "demo") -> pd.DataFrame:
     rows = []
     for n_tubules in sizes:
-        adata = noa.datasets.demo_spatial(seed=seed, n_tubules=n_tubules, expression=False)
+        adata = _section(generator, seed, n_tubules)
         t_seg, labels = _best_time(lambda: noa.spatial.assign_tubules(adata), repeats)
+        t_shape, _ = _best_time(lambda: noa.spatial.tubule_shapes(adata), 1)
 
         def measure():
             with warnings.catch_warnings():
@@ -58,6 +66,7 @@ def run(sizes: list[int], repeats: int, summary: bool, seed: int) -> pd.DataFram
             "found_tubules": int(metrics.shape[0]),
             "assign_tubules_s": round(t_seg, 3),
             "tubule_metrics_s": round(t_met, 3),
+            "tubule_shapes_s": round(t_shape, 3),
             "total_s": round(t_seg + t_met, 3),
             "ari": round(adjusted_rand_score(truth[inside].astype(str), pred[inside]), 4),
             "leak": round(float(labels[~inside].notna().mean()), 4),
@@ -78,9 +87,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--summary", action="store_true", help="also time niche_summary")
+    parser.add_argument("--generator", choices=["demo", "realistic"], default="demo",
+                        help="section simulator: demo_spatial (lattice) or realistic_spatial")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {os.cpu_count()} CPU(s), noa-omics {noa.__version__}")
-    table = run(args.sizes, args.repeats, args.summary, args.seed)
+    table = run(args.sizes, args.repeats, args.summary, args.seed, args.generator)
     print()
     print(table.to_string(index=False))
     if len(table) > 1:

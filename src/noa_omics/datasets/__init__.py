@@ -3,6 +3,7 @@
 - :func:`demo_testis`: simulated single-cell cohort with planted ground truth (:class:`DonorSpec`,
   :func:`default_cohort`).
 - :func:`demo_spatial`: simulated spatial data (seminiferous tubules) with truth columns.
+- :func:`realistic_spatial`: irregular, elongated, bent, tightly packed tubules (shapely outlines).
 - :func:`open_soma`, :func:`census_testis`: a TileDB-SOMA experiment or the CELLxGENE Census testis
   query as a streamed view (:class:`SomaCells`) that scoring reads in row blocks.
 - :func:`registry`, :func:`load`: public testis datasets (YAML registry, pooch download cache,
@@ -17,6 +18,7 @@ from ._load import cache_path, load
 from ._readers import read
 from ._registry import register, registry, registry_markdown, unregister
 from ._demo_spatial import demo_spatial, demo_spatial_for_donors
+from ._realistic_spatial import SHAPE_CLASSES, realistic_spatial
 
 __all__ = [
     "ApoptosisSpec",
@@ -33,6 +35,8 @@ __all__ = [
     "demo_testis",
     "load",
     "read",
+    "realistic_spatial",
+    "SHAPE_CLASSES",
     "register",
     "registry",
     "registry_markdown",

@@ -12,6 +12,7 @@ from scipy.stats import rankdata
 
 from .._validation import check_adata, check_no_infinite, check_obs_key, check_score_table, check_spatial
 from .._vocabulary import GERM_STAGES, HISTOLOGIES
+from ._shapes import tubule_sizes
 from ._utils import cell_types, check_tubule_key
 
 __all__ = ["tubule_metrics", "NCI_WEIGHTS"]
@@ -49,6 +50,7 @@ def tubule_metrics(
     organised_order: float = 0.5,
     weights: Mapping[str, float] | None = None,
     apoptosis_set: str = "apoptosis_intrinsic",
+    sizes: bool = True,
 ) -> pd.DataFrame:
     r"""One row of spermatogenesis and niche metrics per seminiferous tubule.
 
@@ -94,6 +96,9 @@ def tubule_metrics(
         Weights of the niche-collapse-index terms (keys of :data:`NCI_WEIGHTS`).
     apoptosis_set
         Score column averaged over germ cells into ``germ_apoptosis``.
+    sizes
+        Add ``area`` and ``diameter`` from the tubule outlines
+        (:func:`~noa_omics.spatial.tubule_shapes`); False skips the outlines.
 
     Returns
     -------
@@ -106,7 +111,9 @@ def tubule_metrics(
         ``stage_completeness``, ``radial_order``, ``johnsen_like``, ``histology``,
         ``germ_apoptosis`` and ``sertoli_dysfunction`` (with scores), the NCI terms
         ``nci_<term>`` and ``niche_collapse_index``, and the centroid ``x``, ``y``. The thresholds
-        used are in ``DataFrame.attrs["params"]``.
+        used are in ``DataFrame.attrs["params"]``. ``area`` and ``diameter`` (equivalent
+        diameter :math:`2\sqrt{A/\pi}`) of the epithelium outline
+        (:func:`~noa_omics.spatial.tubule_shapes`), in coordinate units.
 
     Notes
     -----
@@ -312,6 +319,11 @@ def tubule_metrics(
         den[ok] += weights[name]
     table["niche_collapse_index"] = np.clip(num / den, 0.0, 1.0)
 
+    if sizes:  # the outline of every tubule (about twice the segmentation time)
+        size_table = tubule_sizes(adata, tubule_key=tubule_key, spatial_key=spatial_key,
+                                  cell_type_key=cell_type_key, sample_key=sample_key)
+        table["area"] = size_table["area"].reindex(table.index).to_numpy()
+        table["diameter"] = size_table["equivalent_diameter"].reindex(table.index).to_numpy()
     xy = coords[cell_pos]
     table["x"] = _group_mean(xy[:, 0], codes, n_tub)
     table["y"] = _group_mean(xy[:, 1], codes, n_tub)
@@ -327,6 +339,7 @@ def tubule_metrics(
         "expected_germ_fraction_source": expected_source,
         "organised_order": float(organised_order),
         "weights": dict(weights),
+        "sizes": bool(sizes),
     }
     return table
 

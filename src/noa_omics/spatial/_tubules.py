@@ -36,10 +36,12 @@ def assign_tubules(
     n_vote: int = 6,
     empty_distance: float = 3.0,
     lumen_max_cells: int = 2,
-    split_depth: float = 0.25,
+    split_depth: float = 0.33,
     wall_distance: float = 2.0,
     snap_distance: float = 1.5,
     min_cells: int = 5,
+    lumen_rim: float = 0.6,
+    barrier_neighbours: int = 1,
     epithelial_types: Sequence[str] = EPITHELIAL_TYPES,
     wall_types: Sequence[str] = WALL_TYPES,
 ) -> pd.Series:
@@ -53,14 +55,21 @@ def assign_tubules(
        its ``n_vote`` nearest cells; it is epithelium when that fraction is at least 1/2, and
        *empty* when no cell lies within ``empty_distance`` :math:`\cdot s`. Voting on neighbours
        rather than thresholding a density keeps sparse (hypospermatogenic) tubules whole.
-    2. **Lumen filling.** Connected non-epithelial regions that contain at most
-       ``lumen_max_cells`` non-epithelial cells are holes (a lumen, empty in every histology; the
-       large empty lumen of a Sertoli-cell-only tubule included) and are filled. Regions touching
-       the section edge (lumens of cut tubules) are filled only when smaller than the typical
-       tubule cross-section, so empty space outside the tissue is not.
+    2. **Lumen filling.** (a) Connected empty areas whose rim is epithelium (at least
+       ``lumen_rim`` of the distinct cells nearest to the pixels just outside the area are
+       epithelial) are lumen cores and are filled, so the empty lumen of a Sertoli-cell-only
+       tubule is recovered even when its Sertoli ring is too thin or gappy to enclose it.
+       (b) Connected non-epithelial regions that contain at most ``lumen_max_cells``
+       non-epithelial cells are holes and are filled. Regions (and cores) touching the section
+       edge (lumens of cut tubules) are filled only when smaller than the typical tubule
+       cross-section, so empty space outside the tissue is not.
     3. **Splitting touching tubules.** The depth map :math:`D` is the Euclidean distance
-       transform of the filled mask, capped by the distance to the nearest non-epithelial cell
-       (the wall cells between two touching tubules carve a valley). A marker-controlled
+       transform of the filled mask, capped by the distance to the nearest *barrier* cell
+       (the wall cells between two touching tubules carve a valley). Barriers are the
+       non-epithelial cells except isolated ones: a cell other than a wall cell with fewer than
+       ``barrier_neighbours`` non-epithelial cells among its 6 nearest neighbours is an
+       annotation error inside the epithelium and carves nothing (otherwise every mislabelled
+       cell punches a pit into :math:`D` and large tubules split). A marker-controlled
        watershed of :math:`-D` (markers: h-maxima of :math:`D`, :math:`h` = 0.5 pixel;
        Beucher & Meyer 1993) over-segments, then neighbouring basins are merged from the highest
        saddle down unless the valley between them is deep:
@@ -111,6 +120,12 @@ def assign_tubules(
         Largest distance (cell spacings) from an epithelial cell outside the mask to a tubule.
     min_cells
         Smallest number of epithelial cells of a tubule.
+    lumen_rim
+        Smallest epithelial fraction of the rim of an empty area filled as a lumen core; 1
+        disables the lumen cores.
+    barrier_neighbours
+        Non-epithelial neighbours (of 6) a non-wall cell needs to act as a barrier; 0 makes
+        every non-epithelial cell a barrier (version 0.1.0).
     epithelial_types, wall_types
         Cell types of the tubule epithelium and of its wall.
 
@@ -153,6 +168,8 @@ def assign_tubules(
         "wall_distance": float(wall_distance),
         "snap_distance": float(snap_distance),
         "min_cells": int(min_cells),
+        "lumen_rim": float(lumen_rim),
+        "barrier_neighbours": int(barrier_neighbours),
         "epithelial_types": list(epithelial_types),
         "wall_types": list(wall_types),
     }
@@ -196,13 +213,17 @@ def _check_params(params: dict[str, Any]) -> None:
         raise ValueError(f"`n_vote` must be >= 1, got {params['n_vote']}.")
     if params["min_cells"] < 1 or params["lumen_max_cells"] < 0:
         raise ValueError("`min_cells` must be >= 1 and `lumen_max_cells` >= 0.")
+    if not 0 <= params["lumen_rim"] <= 1:
+        raise ValueError(f"`lumen_rim` is a fraction in [0, 1], got {params['lumen_rim']}.")
+    if not 0 <= params["barrier_neighbours"] <= 6:
+        raise ValueError(f"`barrier_neighbours` must be in 0..6, got {params['barrier_neighbours']}.")
     if not params["epithelial_types"]:
         raise ValueError("`epithelial_types` is empty; give the germ and Sertoli cell types.")
 
 
 def _kernel_params(params: dict[str, Any]) -> dict[str, Any]:
     keys = ("pixel_size", "n_vote", "empty_distance", "lumen_max_cells", "split_depth",
-            "wall_distance", "snap_distance", "min_cells")
+            "wall_distance", "snap_distance", "min_cells", "lumen_rim", "barrier_neighbours")
     return {k: params[k] for k in keys}
 
 
@@ -219,6 +240,8 @@ def _segment_section(
     wall_distance: float,
     snap_distance: float,
     min_cells: int,
+    lumen_rim: float,
+    barrier_neighbours: int,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Labels (0 = none, 1..K) for the cells of one section, and the section's scale estimates."""
     spacing = nn_spacing(coords)
@@ -241,6 +264,7 @@ def _segment_section(
     k = min(n_vote, len(z))
     vote = np.empty(shape)
     nearest_cell = np.empty(shape)
+    nearest_index = np.empty(shape, dtype=np.int64)
     xs = (np.arange(shape[1]) + 0.5) * pixel_size
     step = max(1, _QUERY_BLOCK // shape[1])
     for start in range(0, shape[0], step):
@@ -250,7 +274,19 @@ def _segment_section(
         dist, idx = dist.reshape(-1, k), idx.reshape(-1, k)
         vote[start : start + len(ys)] = epithelial[idx].mean(axis=1).reshape(len(ys), -1)
         nearest_cell[start : start + len(ys)] = dist[:, 0].reshape(len(ys), -1)
-    mask = (vote >= 0.5) & (nearest_cell <= empty_distance)
+        nearest_index[start : start + len(ys)] = idx[:, 0].reshape(len(ys), -1)
+    empty = nearest_cell > empty_distance
+    mask = (vote >= 0.5) & ~empty
+
+    # 2a. lumen cores: cell-free areas whose rim is epithelium (the empty lumen of a Sertoli ring,
+    # even when the ring is too thin or gappy to enclose it in the mask)
+    inner_cores, edge_cores = _lumen_cores(empty, nearest_index, epithelial, lumen_rim)
+    mask |= inner_cores
+    if edge_cores.any():  # cut by the section edge: only up to a typical tubule's size
+        cores, n_cores = ndi.label(edge_cores)
+        small = np.bincount(cores.ravel(), minlength=n_cores + 1) <= _typical_area(mask)
+        small[0] = False
+        mask |= small[cores]
 
     # 2. fill lumens: non-epithelial regions (almost) free of non-epithelial cells
     holes, n_holes = ndi.label(~mask)
@@ -272,10 +308,11 @@ def _segment_section(
     # depth = distance to the mask edge or to the nearest non-epithelial cell, whichever is
     # closer: the wall cells between touching tubules then carve the valley the watershed needs
     distance = ndi.distance_transform_edt(mask)
-    if (~epithelial).any():
+    barrier = _barrier_cells(tree, epithelial, wall, barrier_neighbours)
+    if barrier.any():
         rr, cc = np.nonzero(mask)
         centres = (np.column_stack([cc, rr]) + 0.5) * pixel_size
-        to_other, _ = cKDTree(z[~epithelial]).query(centres, k=1)
+        to_other, _ = cKDTree(z[barrier]).query(centres, k=1)
         distance[rr, cc] = np.minimum(distance[rr, cc], to_other / pixel_size)
     regions, n_regions = ndi.label(mask)
     if n_regions == 0:
@@ -348,7 +385,7 @@ def _merge_shallow(basins: np.ndarray, distance: np.ndarray, split_depth: float)
             x = parent[x]
         return x
 
-    for a, b, v in edges.itertuples(index=False):
+    for a, b, v in edges[["a", "b", "v"]].itertuples(index=False):
         ra, rb = find(int(a)), find(int(b))
         if ra == rb:
             continue
@@ -358,6 +395,45 @@ def _merge_shallow(basins: np.ndarray, distance: np.ndarray, split_depth: float)
             peak[keep] = max(peak[keep], peak[drop])
     root = np.array([find(i) for i in range(n + 1)])
     return root[basins]
+
+
+def _lumen_cores(empty: np.ndarray, nearest_index: np.ndarray, epithelial: np.ndarray,
+                 lumen_rim: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-free components of ``empty`` whose rim cells (the nearest cell of each pixel just
+    outside the component) are at least ``lumen_rim`` epithelial: (inside, on the raster edge)."""
+    cores, n = ndi.label(empty)
+    if n == 0 or lumen_rim >= 1:
+        return np.zeros_like(empty), np.zeros_like(empty)
+    rim = ndi.grey_dilation(cores, size=(3, 3))
+    rim[cores > 0] = 0
+    rr, cc = np.nonzero(rim)
+    pairs = pd.DataFrame({"core": rim[rr, cc], "cell": nearest_index[rr, cc]}).drop_duplicates()
+    frac = pairs.assign(epi=epithelial[pairs["cell"].to_numpy()]).groupby("core")["epi"].mean()
+    fill = np.zeros(n + 1, dtype=bool)
+    fill[frac.index.to_numpy()] = frac.to_numpy() >= lumen_rim
+    fill[0] = False
+    on_edge = np.zeros(n + 1, dtype=bool)
+    for edge in (cores[0], cores[-1], cores[:, 0], cores[:, -1]):
+        on_edge[edge] = True
+    return (fill & ~on_edge)[cores], (fill & on_edge)[cores]
+
+
+def _barrier_cells(tree: cKDTree, epithelial: np.ndarray, wall: np.ndarray, barrier_neighbours: int) -> np.ndarray:
+    """Non-epithelial cells that are wall or interstitium, not a mislabelled cell inside the epithelium.
+
+    A non-epithelial cell other than a wall cell (peritubular myoid) with fewer than
+    ``barrier_neighbours`` non-epithelial cells among its 6 nearest neighbours is *isolated*: an
+    annotation error inside the epithelium (the interstitium is a tissue, not one cell alone).
+    It carves no valley. Wall cells always do: two touching tubules may share one sparse layer.
+    """
+    other = ~epithelial
+    if barrier_neighbours == 0 or not other.any() or len(epithelial) < 7:
+        return other
+    _, idx = tree.query(tree.data[other], k=7)
+    isolated = (other[idx[:, 1:]].sum(axis=1) < barrier_neighbours) & ~wall[other]
+    barrier = other.copy()
+    barrier[other] = ~isolated
+    return barrier
 
 
 def _typical_area(mask: np.ndarray) -> float:
