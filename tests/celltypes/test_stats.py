@@ -138,3 +138,53 @@ def test_moderated_t_recovers_planted_genes_and_prior():
     est_d0, est_s0 = fit_f_prior((residual**2).sum(1) / 4, 4)
     assert 3 < est_d0 < 12
     assert est_s0 == pytest.approx(s0, rel=0.25)
+
+
+def test_monte_carlo_p_counts_the_observed_labelling_exactly():
+    """Kills ``p = hits / B`` (must be ``(1 + hits) / (1 + B)``, Phipson & Smyth 2010).
+
+    C(24, 12) = 2.7e6 labellings -> Monte Carlo. The groups are 100 apart, so no random relabelling
+    (except the observed one or its mirror, probability 7e-7 per draw) reaches the observed
+    difference: hits = 0 and the p-value is exactly 1 / (1 + B), never 0.
+    """
+    x = np.arange(12, dtype=float) + 100.0
+    y = np.arange(12, dtype=float)
+    for n_draws in (9, 19, 99):
+        p, exact = permutation_test(x, y, n_permutations=n_draws, random_state=1)
+        assert not exact
+        assert p == 1.0 / (1.0 + n_draws)
+    # every relabelling reaches |T_obs| = 0 when all values are equal: hits = B, p = 1
+    p, exact = permutation_test(np.ones(12), np.ones(12), n_permutations=9, random_state=1)
+    assert not exact and p == 1.0
+    # through compare_conditions (donor means are exactly x and y)
+    res = noa.tl.compare_conditions(_per_cell(x, y), value_key="score", sample_key="donor",
+                                    condition_key="condition", reference="control", method="permutation",
+                                    n_permutations=19)
+    assert res["pvalue"].iloc[0] == 1.0 / 20.0
+
+
+def test_qvalue_hand_computed_benjamini_hochberg():
+    """A second test of the BH step (kills q = p and a wrong rank order), by the hand formula
+    q_(i) = min_{j >= i} p_(j) m / j, not by statsmodels."""
+    rng = np.random.default_rng(11)
+    frames = []
+    for d in range(8):
+        case = d >= 4
+        frames.append(pd.DataFrame({
+            "donor": f"d{d}", "condition": "case" if case else "control",
+            "strong": rng.normal(2.0 if case else 0.0, 0.3, 10) + rng.normal(0, 0.3),
+            "medium": rng.normal(0.8 if case else 0.0, 0.3, 10) + rng.normal(0, 0.3),
+            "null": rng.normal(0.0, 0.3, 10) + rng.normal(0, 0.3),
+        }))
+    cells = pd.concat(frames, ignore_index=True)
+    res = noa.tl.compare_conditions(cells, value_key=["strong", "medium", "null"], sample_key="donor",
+                                    condition_key="condition", reference="control")
+    p = res["pvalue"].to_numpy()
+    m = len(p)
+    order = np.argsort(p)
+    q_sorted = [min(p[order[j]] * m / (j + 1) for j in range(i, m)) for i in range(m)]
+    expected = np.empty(m)
+    expected[order] = np.minimum(q_sorted, 1.0)
+    np.testing.assert_allclose(res["qvalue"].to_numpy(), expected, rtol=1e-12)
+    assert res["qvalue"].iloc[int(order[0])] == pytest.approx(3 * p[order[0]], rel=1e-12)
+    assert (res["qvalue"] > res["pvalue"]).sum() >= 1
