@@ -73,23 +73,28 @@ MODULES = [
            _SCORING_TESTS, _NO_JIT),
 ]
 
+#: folders next to src/ that the package or the tests read (the gene-set library lives in genesets/)
+_DATA_DIRS = ("genesets", "docs", "workflows")
+
 #: mutmut exit code -> verdict (mutmut.stats.status_by_exit_code, grouped)
 _VERDICT = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
             36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
-            -11: "segfault", -9: "segfault", None: "not checked"}
+            -15: "timeout", -11: "segfault", -9: "segfault", None: "not checked"}
 
 
 def _config(module: Module) -> str:
     only = ", ".join(f'"src/{f}"' for f in module.files)
     tests = ", ".join(f'"{t}"' for t in module.tests)
+    data = ", ".join(f'"{d}"' for d in _DATA_DIRS)
     return (
         "\n[tool.mutmut]\n"
         'source_paths = ["src"]\n'
         f"only_mutate = [{only}]\n"
         f"pytest_add_cli_args_test_selection = [{tests}]\n"
         'pytest_add_cli_args = ["-p", "no:xdist", "-p", "no:cacheprovider", "-q", "-x", "-W", "ignore"]\n'
-        "timeout_multiplier = 5.0\n"
+        "timeout_multiplier = 20.0\n"
         "use_git_change_detection = false\n"
+        f"also_copy = [{data}]\n"
     )
 
 
@@ -104,7 +109,7 @@ def _prepare(module: Module, work: Path, tests_rev: str | None) -> None:
         archive = subprocess.run(["git", "archive", tests_rev, "tests"], cwd=REPO, check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
-    for extra in ("docs", "workflows"):  # some tests read the docs / workflow files
+    for extra in _DATA_DIRS:  # the gene-set library, docs and workflow files read by tests
         if (REPO / extra).exists():
             shutil.copytree(REPO / extra, work / extra)
     text = (REPO / "pyproject.toml").read_text()
@@ -160,6 +165,7 @@ def run_module(module: Module, *, root: Path, sample: int | None, max_children: 
                     work, env, log, left)
             left -= time.time() - t1
     verdicts = {k: v for k, v in _verdicts(work).items() if k in set(chosen)}
+    # SIGTERM from mutmut's wall-clock limit is reported as -15 ("suspicious" in mutmut)
     counts: dict[str, int] = {}
     for v in verdicts.values():
         counts[v] = counts.get(v, 0) + 1
@@ -169,6 +175,48 @@ def run_module(module: Module, *, root: Path, sample: int | None, max_children: 
             "survivors": survivors, "seconds": round(time.time() - t0, 1), "env": module.env,
             "workdir": str(work), "tests_rev": tests_rev or "working tree", "sample": sample,
             "seed": seed, "verdicts": verdicts}
+
+
+def verify_survivors(module: Module, previous: dict, *, timeout: float) -> dict:
+    """Re-test the survivors of an earlier run (``previous``, its JSON) with the working tree's tests.
+
+    Runs in the earlier run's mutmut folder: the current ``tests/`` replace the copy there and each
+    survivor is activated by mutmut's own switch (``MUTANT_UNDER_TEST``) in a plain pytest run of
+    the module's test subset, so only the tests changed; the code and the mutants are the same.
+    """
+    work = Path(previous["workdir"]) / "mutants"
+    if (work / "tests").exists():
+        shutil.rmtree(work / "tests")
+    shutil.copytree(REPO / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    env = _env(module)
+    env["PYTHONPATH"] = str(work / "src")
+    verdicts = dict(previous["verdicts"])
+    t0 = time.time()
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+           "-W", "ignore", *module.tests]
+    # a "kill" means nothing unless the unmutated code passes the same tests in the same place
+    clean = subprocess.run(cmd, cwd=work, env={**env, "MUTANT_UNDER_TEST": ""}, capture_output=True, text=True)
+    if clean.returncode != 0:
+        raise RuntimeError(f"the clean run of {module.name} fails; fix it first:\n{clean.stdout[-3000:]}")
+    # survivors, and timeouts (the wall-clock limit from a loaded machine can stop a mutant that
+    # would pass): re-tested without mutmut's limit (10 minutes each)
+    retest = sorted(k for k, v in previous["verdicts"].items() if v in ("survived", "no tests", "timeout", "suspicious"))
+    for name in retest:
+        if time.time() - t0 > timeout:
+            break
+        try:
+            rc = subprocess.run(cmd, cwd=work, env={**env, "MUTANT_UNDER_TEST": name},
+                                capture_output=True, timeout=600).returncode
+        except subprocess.TimeoutExpired:
+            rc = 36
+        verdicts[name] = _VERDICT.get(rc, "killed" if rc in (1, 3) else "suspicious")
+        print(f"[verify] {name}: {verdicts[name]}", flush=True)
+    counts: dict[str, int] = {}
+    for v in verdicts.values():
+        counts[v] = counts.get(v, 0) + 1
+    return {**previous, "counts": counts, "verdicts": verdicts, "tests_rev": "working tree (survivors re-tested)",
+            "survivors": sorted(k for k, v in verdicts.items() if v in ("survived", "no tests")),
+            "verify_seconds": round(time.time() - t0, 1)}
 
 
 def table(results: list[dict], equivalent: dict[str, list[str]] | None = None) -> str:
@@ -203,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="git revision whose tests/ to run (default: the working tree's tests)")
     parser.add_argument("--rerun-survivors", type=Path, default=None,
                         help="folder of an earlier run: test only its survivors (module JSON files)")
+    parser.add_argument("--verify", type=Path, default=None,
+                        help="folder of an earlier run: re-test its survivors with the working tree's tests")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     if args.list:
@@ -217,6 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for m in chosen:
         print(f"[mutation] {m.name} ...", flush=True)
+        if args.verify is not None:
+            previous = args.verify / f"{m.name}.json"
+            if not previous.exists():
+                continue
+            r = verify_survivors(m, json.loads(previous.read_text()), timeout=args.timeout)
+            (args.out / f"{m.name}.json").write_text(json.dumps(r, indent=2) + "\n")
+            results.append(r)
+            continue
         only = None
         if args.rerun_survivors is not None:
             only = json.loads((args.rerun_survivors / f"{m.name}.json").read_text())["survivors"]
