@@ -222,13 +222,14 @@ def verify_survivors(module: Module, previous: dict, *, timeout: float) -> dict:
 def table(results: list[dict], equivalent: dict[str, list[str]] | None = None) -> str:
     equivalent = equivalent or {}
     lines = ["| module | mutants | tested | killed | survived | equivalent | no tests | timeout | "
-             "killed / non-equivalent | minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "killed / (killed + non-equivalent survivors) | minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        c = r["counts"]
+        c = dict(r["counts"])
+        c["timeout"] = c.get("timeout", 0) + c.pop("suspicious", 0)
         eq = len(set(equivalent.get(r["module"], [])) & set(r["survivors"]))
-        killed = c.get("killed", 0) + c.get("timeout", 0)
+        killed = c.get("killed", 0)
         survived = c.get("survived", 0) + c.get("no tests", 0) - eq
-        denominator = killed + survived
+        denominator = killed + survived  # timeouts left out: not a verdict
         score = f"{100 * killed / denominator:.1f}%" if denominator else "n/a"
         lines.append(f"| {r['module']} | {r['n_mutants']} | {r['n_tested']} | {c.get('killed', 0)} | "
                      f"{c.get('survived', 0)} | {eq} | {c.get('no tests', 0)} | {c.get('timeout', 0)} | "
@@ -253,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of an earlier run: test only its survivors (module JSON files)")
     parser.add_argument("--verify", type=Path, default=None,
                         help="folder of an earlier run: re-test its survivors with the working tree's tests")
+    parser.add_argument("--table-only", type=Path, default=None,
+                        help="print the table of the JSON files in this folder and exit")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     if args.list:
@@ -260,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m.name}: {', '.join(m.files)} <- {', '.join(m.tests)} {m.env or ''}")
         return 0
     chosen = [m for m in MODULES if not args.modules or m.name in args.modules]
+    if args.table_only is not None:
+        found = [json.loads((args.table_only / f"{m.name}.json").read_text()) for m in chosen
+                 if (args.table_only / f"{m.name}.json").exists()]
+        equivalent = json.loads(args.equivalent.read_text()) if args.equivalent else None
+        print(table(found, equivalent))
+        return 0
     unknown = set(args.modules) - {m.name for m in MODULES}
     if unknown:
         parser.error(f"unknown module(s) {sorted(unknown)}; use {[m.name for m in MODULES]}")

@@ -273,3 +273,15 @@ def test_opposite_sign_dissociation_is_not_a_confound():
     assert row["pvalue"] < 0.05 and row["effect"] > 0
     assert row["dissociation_pvalue"] < 0.05 and row["dissociation_effect"] < 0
     assert bool(row["dissociation_confounded"]) is False
+
+
+def test_rows_name_their_condition_reference_and_method():
+    """Each row says what was compared with what (a dropped ``reference`` entry survived mutation
+    testing): condition, reference, method and the donor counts of both sides."""
+    cells = donor_table((3, 4), cells_per_donor=20, seed=2)
+    res = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
+                                    reference="control")
+    row = res.iloc[0]
+    assert row["variable"] == "score" and row["condition"] == "case" and row["reference"] == "control"
+    assert row["method"] == "welch" and row["n_samples"] == 3 and row["n_reference_samples"] == 4
+    assert row["n_cells"] == 60 and row["n_reference_cells"] == 80
