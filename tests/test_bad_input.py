@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -124,6 +125,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 class Env:
     tmp: Path
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
+    cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def serve(self, name: str, data: bytes) -> str:
         """Serve ``data`` as ``/name`` on 127.0.0.1 (ephemeral port); returns the URL."""
@@ -137,6 +139,8 @@ class Env:
         return f"http://127.0.0.1:{self._server.server_address[1]}/{name}"
 
     def close(self) -> None:
+        for undo in self.cleanups:
+            undo()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -817,14 +821,30 @@ def _blocked_parent(env: Env) -> Path:
 
 
 def _read_only_dir(env: Env) -> Path:
-    if os.geteuid() == 0:  # root ignores permission bits: use a folder nobody can write
-        if not Path("/proc/self").is_dir():
-            pytest.skip("root ignores directory permissions and there is no /proc")
-        return Path("/proc/noa-omics-no-such-dir/out.h5ad")
+    """A real folder that refuses writes: mode 0555 for a normal user; as root (who ignores
+    permission bits) the folder is made immutable with ``chattr +i`` (undone at teardown)."""
     folder = env.tmp / "read-only"
     folder.mkdir()
-    folder.chmod(0o555)
-    return folder / "out.h5ad"
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        env.cleanups.append(lambda: folder.chmod(0o755))
+        return folder / "out.h5ad"
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("running as root without a working `chattr +i` (no immutable folders on this file system)")
+    env.cleanups.append(lambda: subprocess.run([chattr, "-i", str(folder)], check=True))
+    try:  # the folder must really refuse a write, or the test tests nothing
+        (folder / "probe").touch()
+    except OSError:
+        return folder / "out.h5ad"
+    pytest.fail("`chattr +i` did not make the folder read-only")
+
+
+def _parent_is_a_file(env: Env) -> Path:
+    """An output path below a regular file: refused for every user, root included."""
+    blocker = env.tmp / "not-a-folder"
+    blocker.write_text("a file where a folder is expected\n")
+    return blocker / "out.h5ad"
 
 
 @dataclass(frozen=True)
@@ -869,6 +889,9 @@ CLI_CASES = [
     CliCase("cli-report-missing-results", "report: results folder does not exist",
             lambda e: (["report", e.tmp / "nothing", "--out", e.tmp / "r.html"], e.tmp / "r.html"),
             r"nothing' not found"),
+    CliCase("cli-score-output-below-a-file", "score: output folder is a regular file",
+            lambda e: (["score", _cli_input(e), "--out", (p := _parent_is_a_file(e))], p),
+            r"cannot write output file .*not-a-folder' is not a directory"),
 ]
 
 

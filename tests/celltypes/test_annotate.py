@@ -118,13 +118,22 @@ def test_all_zero_cells_are_other_with_zero_confidence():
     assert adata.obs["noa_cell_type"].notna().all()
 
 
-def test_min_confidence_moves_cells_to_other(demo_annotated):
+def test_min_confidence_moves_only_low_confidence_cells_to_other(demo_annotated):
+    """Cells below ``min_confidence`` become ``other`` and every other cell keeps its label: a
+    function that calls every cell ``other`` fails (the median threshold leaves half the cells)."""
     adata = demo_annotated.copy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        strict = noa.tl.annotate_testis(adata, min_confidence=0.5, inplace=False)
-    low = demo_annotated.obs["noa_cell_type_confidence"].to_numpy() < 0.5
-    assert (strict[low] == "other").all()
+    confidence = demo_annotated.obs["noa_cell_type_confidence"].to_numpy()
+    base = demo_annotated.obs["noa_cell_type"].astype(str).to_numpy()
+    for threshold in (0.5, float(np.median(confidence[base != "other"]))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            strict = noa.tl.annotate_testis(adata, min_confidence=threshold, inplace=False)
+        strict = strict.astype(str).to_numpy()
+        low = confidence < threshold
+        assert (strict[low] == "other").all()
+        assert (~low).sum() > 0
+        np.testing.assert_array_equal(strict[~low], base[~low])
+    assert 0 < low.sum() < len(low)  # the median threshold splits the cells
 
 
 def test_no_marker_overlap_and_bad_input():

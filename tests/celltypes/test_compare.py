@@ -250,3 +250,38 @@ def test_nan_values_warn_and_min_cells_filters_samples():
     res = _quiet(noa.tl.compare_conditions, cells, value_key="score", sample_key="donor", condition_key="condition",
                  reference="control", min_cells=16)
     assert res["n_samples"].iloc[0] == 2  # the donor with 15 valid cells is left out
+
+
+def test_opposite_sign_dissociation_is_not_a_confound():
+    """Kills a flag that ignores the same-sign condition: stress up, dissociation down in the case
+    donors, both p < 0.05 -> ``dissociation_confounded`` is False and no warning is emitted."""
+    rng = np.random.default_rng(8)
+    frames = []
+    for d in range(8):
+        case = d >= 4
+        frames.append(pd.DataFrame({
+            "donor": f"d{d}", "condition": "case" if case else "control",
+            "control_dissociation": (-1.0 if case else 0.0) + rng.normal(0, 0.1) + rng.normal(0, 0.5, 100),
+            "stress_heat": (1.0 if case else 0.0) + rng.normal(0, 0.1) + rng.normal(0, 0.5, 100),
+        }))
+    cells = pd.concat(frames, ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the confounding warning must not fire
+        res = noa.tl.compare_conditions(cells, value_key="stress_heat", sample_key="donor",
+                                        condition_key="condition", reference="control")
+    row = res.set_index("variable").loc["stress_heat"]
+    assert row["pvalue"] < 0.05 and row["effect"] > 0
+    assert row["dissociation_pvalue"] < 0.05 and row["dissociation_effect"] < 0
+    assert bool(row["dissociation_confounded"]) is False
+
+
+def test_rows_name_their_condition_reference_and_method():
+    """Each row says what was compared with what (a dropped ``reference`` entry survived mutation
+    testing): condition, reference, method and the donor counts of both sides."""
+    cells = donor_table((3, 4), cells_per_donor=20, seed=2)
+    res = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
+                                    reference="control")
+    row = res.iloc[0]
+    assert row["variable"] == "score" and row["condition"] == "case" and row["reference"] == "control"
+    assert row["method"] == "welch" and row["n_samples"] == 3 and row["n_reference_samples"] == 4
+    assert row["n_cells"] == 60 and row["n_reference_cells"] == 80

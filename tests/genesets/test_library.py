@@ -94,6 +94,23 @@ def test_mouse_symbol_pattern_accepts_real_symbols():
         assert not MOUSE_SYMBOL.match(bad), bad
 
 
+def test_package_species_detector_on_real_symbols(human, mouse):
+    """The package's own detector (``noa.genesets.detect_species``), not the test's regex: real MGI
+    symbols vote mouse one by one, human symbols vote human, lower-case junk votes nothing, and the
+    curated libraries are recognised as their species."""
+    detect = noa.genesets.detect_species
+    for ok in ["Trp53", "H2-K1", "Rbmy", "Zfy1", "Hsd3b6", "Hsp90aa1", "Cd3e", "H1f6", "mt-Co1", "1700001C19Rik"]:
+        assert detect([ok]) == "mouse", ok
+    for bad in ["TP53", "HSD3B2", "CD3E", "H2AX", "C14orf39"]:
+        assert detect([bad]) == "human", bad
+    assert detect(["trp53"]) is None and detect(["H19"]) is None
+    assert detect(["Trp53", "TP53"]) is None  # a split vote is ambiguous
+    mouse_genes = [g for gs in mouse.values() for g in gs.genes]
+    human_genes = [g for gs in human.values() for g in gs.genes]
+    assert detect(mouse_genes) == "mouse" and detect(human_genes) == "human"
+    assert [g for g in set(mouse_genes) if detect([g]) == "human"] == []
+
+
 def test_mouse_uses_mgi_symbols_not_capitalisation(mouse):
     checkpoint = mouse["apoptosis_checkpoint"].genes
     assert "Trp53" in checkpoint and "Tp53" not in checkpoint

@@ -194,6 +194,26 @@ def test_axis_is_weighted_mean_of_signed_z():
     assert table.loc["P5", "endocrine"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_axis_with_asymmetric_reference_is_median_centred():
+    """A second test of robust-z centring (kills a mean-centred z): the reference donors' values
+    -0.02, -0.01, 0.01, 0.12 (P4 shifted by +0.1) have median 0 but mean 0.025."""
+    shifts = {("P5", "endocrine_leydig_steroidogenesis"): -0.3, ("P5", "leydig_immaturity"): 0.3,
+              ("P4", "endocrine_leydig_steroidogenesis"): 0.1}
+    adata = make_handmade(shifts)
+    table = noa.tl.multihit(adata, sample_key="sample", reference=["P1", "P2", "P3", "P4"],
+                            score_key="scores", inplace=False)
+    skewed = np.array([-0.02, -0.01, 0.01, 0.12])
+    # median 0; |dev| 0.02, 0.01, 0.01, 0.12 -> MAD 0.015; the SD floor 0.5 SD(ref) binds here
+    scale_ster = max(1.4826 * 0.015, 0.5 * np.std(skewed, ddof=1))
+    scale = max(1.4826 * 0.015, 0.5 * np.std([-0.02, -0.01, 0.01, 0.02], ddof=1))
+    z_ster = -(-0.3 - 0.0) / scale_ster
+    z_imm = 0.3 / scale
+    expected = (1.0 * z_ster + 1.0 * z_imm + 0.5 * 0.0) / 2.5
+    assert table.loc["P5", "endocrine"] == pytest.approx(expected, rel=1e-6)
+    mean_centred = (-(-0.3 - skewed.mean()) / scale_ster + z_imm) / 2.5
+    assert abs(expected - mean_centred) > 0.1  # the test can tell the two centres apart
+
+
 def test_missing_cell_types_are_noted_not_fatal(handmade):
     table = noa.tl.multihit(handmade, sample_key="sample", reference="control", condition_key="condition",
                             score_key="scores", inplace=False)

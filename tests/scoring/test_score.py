@@ -275,10 +275,22 @@ def test_negative_values_for_rank_methods(small, sets, method):
         noa.tl.score(adata, sets, method=method)
 
 
-def test_negative_values_fine_for_zmean(small, sets):
+def test_negative_values_fine_for_zmean_and_shift_invariant(small, sets):
+    """zmean accepts negative values, and a z-score does not see a constant shift: scores of
+    X - 1 equal those of X and the hand formula mean_g((x - mu_g) / sigma_g) (population SD)."""
     adata = small.copy()
-    adata.X = adata.X.toarray() - 1.0
-    noa.tl.score(adata, sets, method="zmean")
+    dense = small.X.toarray().astype(np.float64)
+    adata.X = dense - 1.0
+    shifted = noa.tl.score(adata, sets, method="zmean")
+    assert "noa_zmean" in adata.obsm
+    plain = noa.tl.score(small, sets, method="zmean", inplace=False)
+    assert_allclose(shifted.to_numpy(), plain.to_numpy(), atol=1e-9, rtol=0)
+    name, genes = next(iter(sets.items()))
+    cols = [small.var_names.get_loc(g) for g in genes]
+    block = dense[:, cols]
+    keep = block.std(axis=0) > 0
+    z = (block[:, keep] - block[:, keep].mean(axis=0)) / block[:, keep].std(axis=0)
+    assert_allclose(shifted[name].to_numpy(), z.mean(axis=1), atol=1e-9, rtol=0)
 
 
 def test_zero_cells(small, sets):

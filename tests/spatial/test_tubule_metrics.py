@@ -90,6 +90,42 @@ def test_hand_computed_values():
     assert m["x"].loc["B"] == pytest.approx(100.0, abs=1e-9)
 
 
+def test_hand_computed_nci_with_sertoli_scores():
+    """Kills an NCI that leaves the Sertoli-dysfunction term out (and a mean-centred robust z):
+    hand-computed term sigma(mean_tubule(z_imm - z_btb)), z = (v - median) / (1.4826 MAD) over all
+    Sertoli cells, with skewed scores so that mean and median differ."""
+    adata = hand_tubules()
+    rng = np.random.default_rng(4)
+    n = adata.n_obs
+    sertoli = (adata.obs["noa_cell_type"] == "sertoli").to_numpy()
+    imm = rng.exponential(1.0, n)  # skewed: mean != median
+    btb = rng.exponential(0.5, n) - 0.2
+    imm[~sertoli] = 50.0  # non-Sertoli cells must not enter the z-scores
+    btb[~sertoli] = -50.0
+    adata.obsm["scores"] = pd.DataFrame({"sertoli_immaturity": imm, "niche_btb": btb}, index=adata.obs_names)
+    m = noa.spatial.tubule_metrics(adata, expected_germ_fraction=0.8, hypo_ratio=2.0, score_key="scores")
+
+    def rz(v):
+        med = np.median(v[sertoli])
+        return (v - med) / (1.4826 * np.median(np.abs(v[sertoli] - med)))
+
+    per_cell = rz(imm) - rz(btb)
+    tub = adata.obs["noa_tubule"].astype(object).to_numpy()
+    term = {t: 1.0 / (1.0 + np.exp(-per_cell[sertoli & (tub == t)].mean())) for t in ("A", "B", "C")}
+    assert 0.05 < min(term.values()) and max(term.values()) < 0.95  # the term is informative here
+    for t in ("A", "B", "C"):
+        assert m.loc[t, "sertoli_dysfunction"] == pytest.approx(term[t], rel=1e-12)
+        assert m.loc[t, "nci_sertoli_dysfunction"] == pytest.approx(term[t], rel=1e-12)
+    # A: incompleteness 0.2, germ depletion 1 - (19/30)/0.8, radial disorder 0; all four weights
+    expected_a = 0.3 * 0.2 + 0.3 * (1 - (19 / 30) / 0.8) + 0.2 * 0.0 + 0.2 * term["A"]
+    assert m.loc["A", "niche_collapse_index"] == pytest.approx(expected_a, rel=1e-12)
+    # B (Sertoli cell only): the three structural terms are 1, the Sertoli term pulls it below 1
+    assert m.loc["B", "niche_collapse_index"] == pytest.approx(0.8 + 0.2 * term["B"], rel=1e-12)
+    radial_c = (1 - m.loc["C", "radial_order"]) / 2
+    expected_c = 0.3 * 0.6 + 0.3 * (1 - min(1.0, (14 / 26) / 0.8)) + 0.2 * radial_c + 0.2 * term["C"]
+    assert m.loc["C", "niche_collapse_index"] == pytest.approx(expected_c, rel=1e-12)
+
+
 def test_radial_order_sign_and_few_germ_johnsen():
     adata = hand_tubules()
     obs = adata.obs.copy()
