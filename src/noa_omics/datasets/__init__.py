@@ -2,12 +2,14 @@
 
 - :func:`demo_testis`: simulated single-cell cohort with planted ground truth (:class:`DonorSpec`,
   :func:`default_cohort`).
+- :func:`composition_cohort`: per-cell labels of a cohort with overdispersed donor composition.
 - :func:`demo_spatial`: simulated spatial data (seminiferous tubules) with truth columns.
 - :func:`registry`, :func:`load`: public testis datasets (YAML registry, pooch download cache,
   readers for 10x h5/mtx, h5ad, loom and text tables, label harmonisation); :func:`read` reads one
   local file.
 """
 
+from ._composition_cohort import composition_cohort
 from ._demo_testis import demo_testis
 from ._donors import ApoptosisSpec, DonorSpec, Hits, default_cohort
 from ._load import cache_path, load
@@ -20,6 +22,7 @@ __all__ = [
     "DonorSpec",
     "Hits",
     "cache_path",
+    "composition_cohort",
     "default_cohort",
     "demo_spatial",
     "demo_spatial_for_donors",

@@ -5,6 +5,7 @@ from ..celltypes import (
     annotate_testis,
     apoptosis_profile,
     compare_conditions,
+    compare_composition,
     enrichment,
     harmonize_labels,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "harmonize_labels",
     "apoptosis_profile",
     "compare_conditions",
+    "compare_composition",
     "enrichment",
     "multihit",
     "retrieval_model",
