@@ -100,8 +100,30 @@ def test_genetic_arrest_is_protective(cohort):
     assert cohort.loc["G1", "genetic"] > cohort.loc[CONTROLS + ["M1", "M2"], "genetic"].max()
 
 
-def test_controls_are_indeterminate(cohort):
-    assert (cohort.loc[CONTROLS, "apoptosis_context"] == "indeterminate").all()
+def test_controls_are_not_elevated(cohort):
+    """Controls: apoptosis not elevated and no upstream hit (no longer lumped into indeterminate)."""
+    assert (cohort.loc[CONTROLS, "apoptosis_context"] == "not_elevated").all()
+    assert (cohort.loc[CONTROLS, "rule"] == "apoptosis_not_elevated").all()
+
+
+def test_hits_without_apoptosis_are_not_elevated_with_hit_in_evidence(cohort):
+    """Endocrine / AZF hit with physiological apoptosis: not_elevated, the upstream hit named."""
+    for donor, axis in (("H_endocrine", "endocrine"), ("H_azf", "genetic")):
+        row = cohort.loc[donor]
+        assert row["apoptosis_context"] == "not_elevated", row["evidence"]
+        assert row["rule"] == "upstream_hit_without_apoptosis"
+        assert f"{axis} z=" in row["evidence"]
+
+
+def test_meiotic_arrest_with_checkpoint_apoptosis_is_protective(cohort):
+    """Maturation arrest, checkpoint apoptosis, intact niche, no genetic hit: protective culling."""
+    assert (cohort.loc[["M1", "M2"], "apoptosis_context"] == "protective").all()
+    assert (cohort.loc[["M1", "M2"], "rule"] == "meiotic_arrest_checkpoint").all()
+
+
+def test_apoptosis_without_cause_is_indeterminate(cohort):
+    assert (cohort.loc[["A1", "A2"], "apoptosis_context"] == "indeterminate").all()
+    assert (cohort.loc[["A1", "A2"], "rule"] == "elevated_without_cause").all()
 
 
 def test_annotate_testis_path(cohort_adata):
@@ -214,7 +236,7 @@ def test_rules_threshold_override_changes_call(cohort_adata):
     base = noa.tl.multihit(sub, **kw)
     assert (base.loc[["R1", "R2"], "apoptosis_context"] == "potentially_reversible").all()
     strict = noa.tl.multihit(sub, rules={"thresholds": {"apoptosis_high": 100.0}}, **kw)
-    assert (strict.loc[["R1", "R2"], "apoptosis_context"] == "indeterminate").all()
+    assert (strict.loc[["R1", "R2"], "apoptosis_context"] == "not_elevated").all()
     # axes are untouched by a rules override
     pd.testing.assert_series_equal(base["oxidative"], strict["oxidative"])
 

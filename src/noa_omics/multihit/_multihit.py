@@ -3,7 +3,7 @@
 Each donor (sample) gets one robust z-score per multi-hit axis (genetic, endocrine, oxidative,
 epigenetic, inflammation, niche) built from cell-type-appropriate ingredients (``axes.yaml``),
 a germ-cell apoptosis level, a histology call from germ-cell composition, and an apoptosis
-context (protective, irreversible, potentially_reversible, indeterminate) from an ordered rule
+context (protective, irreversible, potentially_reversible, not_elevated, indeterminate) from an ordered rule
 table (``context_rules.yaml``), with a sentence naming the values behind the call.
 """
 
