@@ -373,3 +373,24 @@ def test_gene_expression_log_normalises_counts():
     np.testing.assert_allclose(gene_expression(adata, "XIST"), [0.0, np.log1p(2 / 10 * 1e4)])
     np.testing.assert_allclose(gene_expression(adata, "XIST", normalise=False), [0.0, 2.0])
     assert gene_expression(adata, "TSIX") is None
+
+
+def test_focal_spermatogenesis_columns_join_table_and_retrieval_design(handmade):
+    from noa_omics.multihit._retrieval import design_matrix
+
+    kw = dict(sample_key="sample", reference="control", condition_key="condition", score_key="scores",
+              inplace=False)
+    spatial = pd.DataFrame({
+        "sample": ["P1", "P2", "P3", "P4", "P5"],
+        "median_niche_collapse_index": [0.10, 0.12, 0.09, 0.11, 0.80],
+        "frac_complete_tubules": [0.9, 0.8, 0.95, 0.85, 0.15],
+        "best_johnsen_like": [10, 10, 10, 10, 10],
+        "spermatid_tubules_per_mm2": [20.0, 18.0, 22.0, 19.0, 1.5],
+    })
+    table = noa.tl.multihit(handmade, spatial=spatial, **kw)
+    assert table.loc["P5", "frac_complete_tubules"] == pytest.approx(0.15)
+    assert table.loc["P5", "spermatid_tubules_per_mm2"] == pytest.approx(1.5)
+    assert np.isnan(table.loc["P6", "best_johnsen_like"])  # absent from the spatial table
+    assert "frac_complete_tubules_low" not in table.columns  # only the columns given
+    X, _ = design_matrix(table)
+    assert {"frac_complete_tubules", "best_johnsen_like", "spermatid_tubules_per_mm2"} <= set(X.columns)
