@@ -9,7 +9,7 @@ from ..celltypes import (
     enrichment,
     harmonize_labels,
 )
-from ..multihit import multihit, retrieval_model
+from ..multihit import multihit, multihit_stability, retrieval_model
 
 __all__ = [
     "score",
@@ -20,5 +20,6 @@ __all__ = [
     "compare_composition",
     "enrichment",
     "multihit",
+    "multihit_stability",
     "retrieval_model",
 ]
