@@ -121,7 +121,8 @@ def composition_effects(
         y = np.arange(len(types)) + offsets[k]
         sig = (sub["qvalue"] < alpha).to_numpy()
         ax.hlines(y, sub["ci_low"], sub["ci_high"], color=f"C{k}", lw=1.2)
-        ax.scatter(sub["effect"][sig], y[sig], color=f"C{k}", marker=markers[k % len(markers)], zorder=3, label=str(cond))
+        ax.scatter(sub["effect"][sig], y[sig], color=f"C{k}", marker=markers[k % len(markers)], zorder=3,
+                   label=str(cond) if sig.any() else None)
         ax.scatter(sub["effect"][~sig], y[~sig], facecolor="white", edgecolor=f"C{k}", marker=markers[k % len(markers)],
                    zorder=3, label=None if sig.any() else str(cond))
     ax.axvline(0, color="black", lw=0.8)
