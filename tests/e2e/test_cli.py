@@ -75,7 +75,7 @@ def test_demo_results_content(demo_dir):
     multihit = pd.read_csv(demo_dir / "tables" / "multihit.csv")
     assert multihit.shape[0] == adata.obs["sample"].nunique()
     assert "apoptosis_context" in multihit.columns
-    assert {"context_stability", "unstable", "germ_apoptosis_low", "frac_complete_tubules"} <= set(multihit.columns)
+    assert {"context_stability", "unstable", "germ_apoptosis_low", "germ_apoptosis_high"} <= set(multihit.columns)
     composition = pd.read_csv(demo_dir / "tables" / "composition.csv")
     assert set(composition["level"]) == {"broad", "fine", "germ_stage"}
     assert {"cell_type", "n_samples", "n_reference_samples", "effect", "ci_low", "ci_high", "qvalue"} <= set(

@@ -51,6 +51,7 @@ def multihit_stability(
     rules: str | os.PathLike | Mapping | None = None,
     species: str | None = None,
     layer: str | None = None,
+    allow_missing_axes: bool = False,
     n_boot: int = 20,
     leave_one_out: bool = True,
     unstable_below: float = 0.8,
@@ -62,7 +63,7 @@ def multihit_stability(
 
     Parameters
     ----------
-    adata, sample_key, reference, condition_key, cell_type_key, score_key, method, spatial, axes, rules, species, layer
+    adata, sample_key, reference, condition_key, cell_type_key, score_key, method, spatial, axes, rules, species, layer, allow_missing_axes
         As in :func:`~noa_omics.tl.multihit`.
     n_boot
         Cell-bootstrap resamples (0 = none).
@@ -112,7 +113,7 @@ def multihit_stability(
         raise ValueError(f"`interval` must be in (0, 1), got {interval!r}.")
     species = check_species(species) or _detect_species(adata)
     kw = dict(sample_key=sample_key, condition_key=condition_key, cell_type_key=cell_type_key, spatial=spatial,
-              axes=axes, rules=rules, species=species)
+              axes=axes, rules=rules, species=species, allow_missing_axes=allow_missing_axes)
     full = multihit(adata, reference=reference, score_key=score_key, method=method, layer=layer, inplace=False, **kw)
     refs = list(full.index[full["is_reference"]])
 

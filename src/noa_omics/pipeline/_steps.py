@@ -308,14 +308,11 @@ def multihit(adata: AnnData, *, sample_key: str, reference: str | None = None,
         kwargs["spatial"] = spatial_table
     if n_boot:
         # the table of tl.multihit plus call stability (cell bootstrap + reference leave-one-out)
-        stab = {k: v for k, v in kwargs.items() if k != "allow_missing_axes"}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                return tl.multihit_stability(adata, sample_key=sample_key, reference=reference, method=method,
-                                             n_boot=n_boot, random_state=random_state, **stab)
-        except ValueError as err:  # an unmeasurable axis: fall back to the plain table (NaN axes)
-            warnings.warn(f"multi-hit call stability not computed ({err}).", UserWarning, stacklevel=2)
+        with warnings.catch_warnings():
+            # resamples repeat the full call's warnings (e.g. too few cells of a type)
+            warnings.simplefilter("ignore", UserWarning)
+            return tl.multihit_stability(adata, sample_key=sample_key, reference=reference, method=method,
+                                         n_boot=n_boot, random_state=random_state, **kwargs)
     return tl.multihit(adata, sample_key=sample_key, reference=reference, method=method, **kwargs)
 
 
