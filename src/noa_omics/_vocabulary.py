@@ -62,11 +62,14 @@ HISTOLOGIES: tuple[str, ...] = (
 #: Multi-hit axes.
 AXES: tuple[str, ...] = ("genetic", "endocrine", "oxidative", "epigenetic", "inflammation", "niche")
 
-#: Apoptosis context calls.
+#: Apoptosis context calls. ``not_elevated``: germ-cell apoptosis is not elevated, so it is not what
+#: drives the loss (upstream hits are still listed in the evidence); ``indeterminate``: apoptosis is
+#: elevated without an identified cause, or the evidence conflicts or cannot be evaluated.
 APOPTOSIS_CONTEXTS: tuple[str, ...] = (
     "protective",
     "irreversible",
     "potentially_reversible",
+    "not_elevated",
     "indeterminate",
 )
 

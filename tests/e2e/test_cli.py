@@ -53,10 +53,10 @@ def test_demo_writes_every_output(demo_dir):
         assert (demo_dir / name).is_file(), name
     tables = {p.stem for p in (demo_dir / "tables").glob("*.csv")}
     assert {"cell_type_counts", "cell_type_scores", "apoptosis_profile", "condition_effects", "enrichment",
-            "tubule_metrics", "niche_summary", "multihit", "annotation_confusion"} <= tables
+            "tubule_metrics", "niche_summary", "multihit", "annotation_confusion", "composition"} <= tables
     figures = {p.stem for p in (demo_dir / "figures").glob("*.png")}
     assert {"annotation_embedding", "celltype_heatmap", "donor_scores", "forest", "tubules",
-            "multihit_heatmap"} <= figures
+            "multihit_heatmap", "composition"} <= figures
     assert not (demo_dir / "work").exists()  # intermediates stay in memory on the command line
     leftovers = [p.name for p in demo_dir.parent.iterdir() if p.name.startswith("noa-demo.tmp-")]
     assert leftovers == []
@@ -75,6 +75,11 @@ def test_demo_results_content(demo_dir):
     multihit = pd.read_csv(demo_dir / "tables" / "multihit.csv")
     assert multihit.shape[0] == adata.obs["sample"].nunique()
     assert "apoptosis_context" in multihit.columns
+    assert {"context_stability", "unstable", "germ_apoptosis_low", "germ_apoptosis_high"} <= set(multihit.columns)
+    composition = pd.read_csv(demo_dir / "tables" / "composition.csv")
+    assert set(composition["level"]) == {"broad", "fine", "germ_stage"}
+    assert {"cell_type", "n_samples", "n_reference_samples", "effect", "ci_low", "ci_high", "qvalue"} <= set(
+        composition.columns)
     effects = pd.read_csv(demo_dir / "tables" / "condition_effects.csv")
     assert {"condition", "effect", "ci_low", "ci_high", "pvalue", "qvalue"} <= set(effects.columns)
     assert "control" not in set(effects["condition"])  # the reference is not compared with itself

@@ -100,8 +100,30 @@ def test_genetic_arrest_is_protective(cohort):
     assert cohort.loc["G1", "genetic"] > cohort.loc[CONTROLS + ["M1", "M2"], "genetic"].max()
 
 
-def test_controls_are_indeterminate(cohort):
-    assert (cohort.loc[CONTROLS, "apoptosis_context"] == "indeterminate").all()
+def test_controls_are_not_elevated(cohort):
+    """Controls: apoptosis not elevated and no upstream hit (no longer lumped into indeterminate)."""
+    assert (cohort.loc[CONTROLS, "apoptosis_context"] == "not_elevated").all()
+    assert (cohort.loc[CONTROLS, "rule"] == "apoptosis_not_elevated").all()
+
+
+def test_hits_without_apoptosis_are_not_elevated_with_hit_in_evidence(cohort):
+    """Endocrine / AZF hit with physiological apoptosis: not_elevated, the upstream hit named."""
+    for donor, axis in (("H_endocrine", "endocrine"), ("H_azf", "genetic")):
+        row = cohort.loc[donor]
+        assert row["apoptosis_context"] == "not_elevated", row["evidence"]
+        assert row["rule"] == "upstream_hit_without_apoptosis"
+        assert f"{axis} z=" in row["evidence"]
+
+
+def test_meiotic_arrest_with_checkpoint_apoptosis_is_protective(cohort):
+    """Maturation arrest, checkpoint apoptosis, intact niche, no genetic hit: protective culling."""
+    assert (cohort.loc[["M1", "M2"], "apoptosis_context"] == "protective").all()
+    assert (cohort.loc[["M1", "M2"], "rule"] == "meiotic_arrest_checkpoint").all()
+
+
+def test_apoptosis_without_cause_is_indeterminate(cohort):
+    assert (cohort.loc[["A1", "A2"], "apoptosis_context"] == "indeterminate").all()
+    assert (cohort.loc[["A1", "A2"], "rule"] == "elevated_without_cause").all()
 
 
 def test_annotate_testis_path(cohort_adata):
@@ -234,7 +256,7 @@ def test_rules_threshold_override_changes_call(cohort_adata):
     base = noa.tl.multihit(sub, **kw)
     assert (base.loc[["R1", "R2"], "apoptosis_context"] == "potentially_reversible").all()
     strict = noa.tl.multihit(sub, rules={"thresholds": {"apoptosis_high": 100.0}}, **kw)
-    assert (strict.loc[["R1", "R2"], "apoptosis_context"] == "indeterminate").all()
+    assert (strict.loc[["R1", "R2"], "apoptosis_context"] == "not_elevated").all()
     # axes are untouched by a rules override
     pd.testing.assert_series_equal(base["oxidative"], strict["oxidative"])
 
@@ -371,3 +393,24 @@ def test_gene_expression_log_normalises_counts():
     np.testing.assert_allclose(gene_expression(adata, "XIST"), [0.0, np.log1p(2 / 10 * 1e4)])
     np.testing.assert_allclose(gene_expression(adata, "XIST", normalise=False), [0.0, 2.0])
     assert gene_expression(adata, "TSIX") is None
+
+
+def test_focal_spermatogenesis_columns_join_table_and_retrieval_design(handmade):
+    from noa_omics.multihit._retrieval import design_matrix
+
+    kw = dict(sample_key="sample", reference="control", condition_key="condition", score_key="scores",
+              inplace=False)
+    spatial = pd.DataFrame({
+        "sample": ["P1", "P2", "P3", "P4", "P5"],
+        "median_niche_collapse_index": [0.10, 0.12, 0.09, 0.11, 0.80],
+        "frac_complete_tubules": [0.9, 0.8, 0.95, 0.85, 0.15],
+        "best_johnsen_like": [10, 10, 10, 10, 10],
+        "spermatid_tubules_per_mm2": [20.0, 18.0, 22.0, 19.0, 1.5],
+    })
+    table = noa.tl.multihit(handmade, spatial=spatial, **kw)
+    assert table.loc["P5", "frac_complete_tubules"] == pytest.approx(0.15)
+    assert table.loc["P5", "spermatid_tubules_per_mm2"] == pytest.approx(1.5)
+    assert np.isnan(table.loc["P6", "best_johnsen_like"])  # absent from the spatial table
+    assert "frac_complete_tubules_low" not in table.columns  # only the columns given
+    X, _ = design_matrix(table)
+    assert {"frac_complete_tubules", "best_johnsen_like", "spermatid_tubules_per_mm2"} <= set(X.columns)

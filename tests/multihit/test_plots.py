@@ -39,7 +39,7 @@ def test_heatmap(table, handmade, tmp_path):
 def test_profile_bar_and_radar(table):
     ax = noa.pl.multihit_profile(table, "P5")
     assert len(ax.patches) == len(AXES) + 1
-    assert "P5" in ax.get_title() and table.loc["P5", "apoptosis_context"] in ax.get_title()
+    assert "P5" in ax.get_title() and table.loc["P5", "apoptosis_context"].replace("_", " ") in ax.get_title()
     plt.close("all")
     ax = noa.pl.multihit_profile(table, "P5", kind="radar")
     assert ax.name == "polar"
@@ -48,3 +48,22 @@ def test_profile_bar_and_radar(table):
         noa.pl.multihit_profile(table, "nope")
     with pytest.raises(ValueError, match="unknown kind"):
         noa.pl.multihit_profile(table, "P5", kind="pie")
+
+
+def test_heatmap_and_profile_show_stability(handmade):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stab = noa.tl.multihit_stability(handmade, sample_key="sample", reference="control",
+                                         condition_key="condition", score_key="scores", n_boot=2, key_added=None)
+    stab.loc["P5", "unstable"] = True
+    ax = noa.pl.multihit_heatmap(stab)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert any(lbl.startswith("P5") and "unstable" in lbl for lbl in labels)
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == 1
+    ax = noa.pl.multihit_profile(stab, "P5")
+    assert "of resamples" in ax.get_title()
+    assert len(ax.collections) == 1  # the interval bars
+    plt.close("all")

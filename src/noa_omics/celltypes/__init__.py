@@ -7,6 +7,7 @@ One file per public function:
   vocabulary.
 - :func:`apoptosis_profile` (``_profile.py``): per sample x cell type x gene-set summaries.
 - :func:`compare_conditions` (``_compare.py``): donor-level inference between conditions.
+- :func:`compare_composition` (``_composition.py``): donor-level cell-type proportions (propeller-style).
 - :func:`enrichment` (``_enrichment.py``): pseudobulk ranking + gseapy prerank per cell type.
 - :func:`panel_coverage` (``_panels.py`` + ``panel_markers.yaml``): can a gene panel call each type?
 
@@ -17,6 +18,7 @@ One file per public function:
 
 from ._annotate import annotate_testis
 from ._compare import compare_conditions
+from ._composition import compare_composition
 from ._enrichment import enrichment
 from ._harmonize import harmonize_labels, label_sources
 from ._panels import panel_coverage
@@ -26,6 +28,7 @@ __all__ = [
     "annotate_testis",
     "apoptosis_profile",
     "compare_conditions",
+    "compare_composition",
     "enrichment",
     "harmonize_labels",
     "label_sources",

@@ -2,6 +2,7 @@
 
 - :func:`demo_testis`: simulated single-cell cohort with planted ground truth (:class:`DonorSpec`,
   :func:`default_cohort`).
+- :func:`composition_cohort`: per-cell labels of a cohort with overdispersed donor composition.
 - :func:`demo_spatial`: simulated spatial data (seminiferous tubules) with truth columns.
 - :func:`realistic_spatial`: irregular, elongated, bent, tightly packed tubules (shapely outlines).
 - :func:`open_soma`, :func:`census_testis`: a TileDB-SOMA experiment or the CELLxGENE Census testis
@@ -12,6 +13,7 @@
 """
 
 from ._census import SomaCells, census_filter, census_testis, open_soma
+from ._composition_cohort import composition_cohort
 from ._demo_testis import demo_testis
 from ._donors import ApoptosisSpec, DonorSpec, Hits, default_cohort
 from ._load import cache_path, load
@@ -29,6 +31,7 @@ __all__ = [
     "DonorSpec",
     "Hits",
     "cache_path",
+    "composition_cohort",
     "default_cohort",
     "demo_spatial",
     "demo_spatial_for_donors",

@@ -10,6 +10,7 @@ default, or the largest of them (``combine: max``, the genetic axis).
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ def read_config(source: str | os.PathLike | Mapping | None, default_path: Path, 
     Mappings are merged key by key (recursively); any other value, lists included, replaces the
     default; a key set to ``None`` removes that entry.
     """
-    base = yaml.safe_load(default_path.read_text())
+    base = _parsed_default(str(default_path), default_path.stat().st_mtime_ns)
     if source is None:
         return base
     if isinstance(source, (str, os.PathLike)):
@@ -67,6 +68,17 @@ def read_config(source: str | os.PathLike | Mapping | None, default_path: Path, 
     if not isinstance(override, Mapping):
         raise ValueError(f"{what} must be a mapping at the top level (got {type(override).__name__}).")
     return deep_merge(base, override)
+
+
+def _parsed_default(path: str, mtime_ns: int) -> dict:
+    """Deep copy of a parsed shipped YAML file; parsed once per file version (pure-Python YAML
+    parsing dominated repeated multihit calls, e.g. the resamples of ``multihit_stability``)."""
+    return copy.deepcopy(_parse_yaml_file(path, mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_yaml_file(path: str, mtime_ns: int) -> dict:
+    return yaml.safe_load(Path(path).read_text())
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:

@@ -3,7 +3,7 @@
 Each donor (sample) gets one robust z-score per multi-hit axis (genetic, endocrine, oxidative,
 epigenetic, inflammation, niche) built from cell-type-appropriate ingredients (``axes.yaml``),
 a germ-cell apoptosis level, a histology call from germ-cell composition, and an apoptosis
-context (protective, irreversible, potentially_reversible, indeterminate) from an ordered rule
+context (protective, irreversible, potentially_reversible, not_elevated, indeterminate) from an ordered rule
 table (``context_rules.yaml``), with a sentence naming the values behind the call.
 """
 
@@ -25,6 +25,7 @@ from ..genesets import detect_species
 from ..genesets import load as load_genesets
 from ..scoring import score
 from .._vocabulary import AXES, CELL_TYPE_TO_CLASS, CELL_TYPES, GERM_STAGES, HISTOLOGIES
+from ..spatial._summary import FOCAL_COLUMNS
 from ._axes import CellContext, cell_classes, evaluate_block, load_axes
 from ._context import apply_rules, call_histology, evidence_sentence, load_rules
 
@@ -291,8 +292,11 @@ def multihit(
     DataFrame indexed by sample with one column per axis (:data:`~noa_omics._vocabulary.AXES`),
     ``germ_apoptosis`` and ``meiotic_checkpoint`` (robust z), ``germ_fraction`` (germ / (germ +
     Sertoli)), ``most_advanced_stage``, ``histology``, ``histology_source``, ``apoptosis_context``,
-    ``rule``, ``evidence``, ``missing_ingredients``, ``n_cells``, ``is_reference`` and, with
-    ``condition_key``, ``condition``.
+    ``rule``, ``evidence``, ``missing_ingredients``, ``n_cells``, ``is_reference``, with
+    ``condition_key`` ``condition``, and, when ``spatial`` carries them, the focal-spermatogenesis
+    columns of :func:`noa_omics.spatial.niche_summary` (``frac_complete_tubules``,
+    ``best_johnsen_like``, ``spermatid_tubules_per_mm2`` and their intervals), which
+    :func:`noa_omics.tl.retrieval_model` then uses as features.
 
     References
     ----------
@@ -437,10 +441,14 @@ def multihit(
     table["is_reference"] = samples.isin(refs)
     if conditions is not None:
         table["condition"] = conditions.astype(str)
+    focal = [c for c in FOCAL_COLUMNS if spatial_table is not None and c in spatial_table.columns]
+    for col in focal:
+        # focal spermatogenesis (niche_summary): the tubules micro-TESE looks for; retrieval features
+        table[col] = pd.to_numeric(spatial_table[col].reindex(samples), errors="coerce").to_numpy()
     ordered = list(AXES) + list(cfg.derived) + [
         "germ_fraction", "germ_per_sertoli", "most_advanced_stage", "histology", "histology_source", "apoptosis_context", "rule",
         "evidence", "missing_ingredients", "n_cells", "is_reference",
-    ] + (["condition"] if conditions is not None else [])
+    ] + (["condition"] if conditions is not None else []) + focal
     table = table[ordered]
 
     if inplace:

@@ -105,6 +105,20 @@ def forest(effects: pd.DataFrame, *, gene_set: str = FOCUS_SET, max_rows: int = 
     return fig
 
 
+def composition(table: pd.DataFrame, conditions: pd.Series, *, level: str = "broad") -> Any:
+    """Stacked proportions per donor and composition effects with CIs (:func:`noa.pl.composition_bars`,
+    :func:`noa.pl.composition_effects`) at one level of the composition table."""
+    from .. import pl
+
+    sub = table[table["level"] == level].reset_index(drop=True)
+    sub.attrs = dict(table.attrs)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.25 * len(sub) + 3), gridspec_kw={"width_ratios": [1.3, 1]})
+    pl.composition_bars(sub, conditions=conditions, ax=left, show=False)
+    pl.composition_effects(sub, ax=right, show=False)
+    fig.tight_layout()
+    return fig
+
+
 def enrichment(table: pd.DataFrame, *, top: int = 20) -> Any:
     """NES and FDR of the curated sets per cell type x condition (:func:`noa.pl.enrichment`)."""
     from .. import pl

@@ -49,11 +49,12 @@ TABLES: dict[str, tuple[str, str, str | None]] = {
     "annotation_confusion": ("Annotation against ground truth", "Cells per true (rows) and predicted (columns) type.", None),
     "cell_type_scores": ("Mean score per cell type", "Mean per-cell score of each gene set in each cell type.", None),
     "apoptosis_profile": ("Apoptosis profiles", "One row per sample x cell type x gene set.", None),
+    "composition": ("Donor-level composition", "Cell-type (broad, fine) and germ-stage proportions per condition against the reference; donors are the unit (logit proportions, moderated t, propeller-style). Effect: log odds ratio with 95 % CI. Sorted by q-value.", "qvalue"),
     "condition_effects": ("Donor-level condition effects", "Each condition against the reference; samples are the unit. Sorted by q-value.", "qvalue"),
     "enrichment": ("Pseudobulk enrichment", "gseapy prerank of donor-level pseudobulk rankings per cell type. Sorted by FDR.", "fdr"),
     "tubule_metrics": ("Tubule metrics", "One row per segmented tubule.", None),
     "niche_summary": ("Niche summary", "One row per spatial sample.", None),
-    "multihit": ("Multi-hit profiles", "One row per sample: axis z-scores, germ apoptosis, histology, apoptosis context.", None),
+    "multihit": ("Multi-hit profiles", "One row per sample: axis z-scores, germ apoptosis, histology, apoptosis context, its stability over cell-bootstrap and reference leave-one-out resamples (context_stability, unstable, z intervals) and, with spatial data, focal spermatogenesis.", None),
 }
 
 #: Figures: file stem -> (title, caption).
@@ -62,6 +63,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "confusion_matrix": ("Annotation accuracy", "Fraction of each true type (rows) given each label (columns); needs a truth_cell_type column (demo data)."),
     "celltype_heatmap": ("Cell type x gene set", "Mean per-cell score of each gene set (marker sets left out) in each cell type, scaled 0-1 per set."),
     "donor_scores": ("Per-donor apoptosis by condition", "Per-donor mean apoptosis score in germ cells by condition, with 95 % CIs."),
+    "composition": ("Composition per donor", "Broad cell-class proportions per donor (left) and the donor-level effect of each condition with its 95 % CI (right; filled: q < 0.05)."),
     "forest": ("Condition effects", "apoptosis_intrinsic: donor-level effect (difference of donor means) of each condition against the reference per cell type, Welch 95 % CI; red: q < 0.05."),
     "enrichment": ("Pseudobulk enrichment", "Normalised enrichment score of the curated sets per cell type and condition."),
     "tubules": ("Tubule map", "The section with the highest mean niche-collapse index (NCI): tubule outlines coloured by histology (left) and NCI, 0 intact .. 1 collapsed (right)."),
@@ -224,6 +226,11 @@ def stage_profile(cfg: PipelineConfig, ws: Workspace) -> None:
     effects = _steps.compare(adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key,
                              reference=sc_cfg.reference, method=method, gene_symbols=sc_cfg.gene_symbols)
     ws.save_table("condition_effects", effects)
+    comp = _steps.composition(adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key,
+                              reference=sc_cfg.reference)
+    ws.save_table("composition", comp)
+    conditions = adata.obs.groupby(sc_cfg.sample_key, observed=True)[sc_cfg.condition_key].first().astype(str)
+    ws.save_figure("composition", _figures.composition(comp, conditions))
     ws.save_figure("donor_scores", _figures.donor_scores(
         adata, sample_key=sc_cfg.sample_key, condition_key=sc_cfg.condition_key,
         reference=sc_cfg.reference, method=method))
@@ -273,7 +280,8 @@ def stage_multihit(cfg: PipelineConfig, ws: Workspace) -> None:
             spatial_table = niche.rename(columns={sample_col: sc_cfg.sample_key}).set_index(sc_cfg.sample_key)
     table = _steps.multihit(adata, sample_key=sc_cfg.sample_key, reference=sc_cfg.reference,
                             condition_key=sc_cfg.condition_key, spatial_table=spatial_table,
-                            method=cfg.primary_method, gene_symbols=sc_cfg.gene_symbols)
+                            method=cfg.primary_method, gene_symbols=sc_cfg.gene_symbols,
+                            n_boot=_steps.STABILITY_BOOT, random_state=cfg.seed)
     ws.save_table("multihit", table.rename_axis(sc_cfg.sample_key).reset_index())
     ws.save_figure("multihit_heatmap", _figures.multihit_heatmap(table))
 
@@ -331,8 +339,8 @@ def stage_outputs(name: str, cfg: PipelineConfig) -> list[str]:
     if name == "score":
         return [ADATA_FILES["results"], table_path("cell_type_scores"), figure_path("celltype_heatmap")]
     if name == "profile":
-        out = [table_path("apoptosis_profile"), table_path("condition_effects"),
-               figure_path("donor_scores"), figure_path("forest")]
+        out = [table_path("apoptosis_profile"), table_path("condition_effects"), table_path("composition"),
+               figure_path("donor_scores"), figure_path("forest"), figure_path("composition")]
         if cfg.steps.enrichment:
             out.append(table_path("enrichment"))
         return out

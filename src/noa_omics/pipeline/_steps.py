@@ -355,7 +355,8 @@ def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_t
 
 def multihit(adata: AnnData, *, sample_key: str, reference: str | None = None,
              condition_key: str | None = None, spatial_table: pd.DataFrame | None = None,
-             method: str = "score_genes", gene_symbols: str | None = None) -> pd.DataFrame:
+             method: str = "score_genes", gene_symbols: str | None = None, n_boot: int = 0,
+             random_state: int = 0) -> pd.DataFrame:
     """Per-sample multi-hit profile (:func:`noa_omics.tl.multihit`).
 
     An axis that no ingredient can measure (e.g. too few cells of a type per donor) is NaN
@@ -369,5 +370,43 @@ def multihit(adata: AnnData, *, sample_key: str, reference: str | None = None,
         kwargs["condition_key"] = condition_key
     if spatial_table is not None:
         kwargs["spatial"] = spatial_table
+    if n_boot:
+        # the table of tl.multihit plus call stability (cell bootstrap + reference leave-one-out)
+        with warnings.catch_warnings():
+            # resamples repeat the full call's warnings (e.g. too few cells of a type)
+            warnings.simplefilter("ignore", UserWarning)
+            return tl.multihit_stability(adata, sample_key=sample_key, reference=reference, method=method,
+                                         gene_symbols=gene_symbols, n_boot=n_boot, random_state=random_state,
+                                         **kwargs)
     return tl.multihit(adata, sample_key=sample_key, reference=reference, method=method,
                        gene_symbols=gene_symbols, **kwargs)
+
+
+#: Cell-bootstrap resamples of the multi-hit call stability in the pipeline (plus leave-one-out).
+STABILITY_BOOT = 10
+
+
+def composition(adata: AnnData, *, sample_key: str, condition_key: str, reference: str,
+                cell_type_key: str = "noa_cell_type") -> pd.DataFrame:
+    """Donor-level composition at the broad, fine and germ-stage levels
+    (:func:`noa_omics.tl.compare_composition`), one table with a ``level`` column."""
+    from .. import tl
+
+    tables = []
+    for level in ("broad", "fine", "germ_stage"):
+        try:
+            with warnings.catch_warnings():
+                # conditions with one donor give NaN p-values, SCO donors have no germ stages: the table says so
+                warnings.simplefilter("ignore", UserWarning)
+                res = tl.compare_composition(adata, sample_key=sample_key, condition_key=condition_key,
+                                             reference=reference, cell_type_key=cell_type_key, level=level)
+        except ValueError as err:
+            warnings.warn(f"composition at level {level!r} not compared: {err}", UserWarning, stacklevel=2)
+            continue
+        tables.append(res)
+    if not tables:
+        raise ValueError("no composition level could be compared; check the sample, condition and reference.")
+    out = pd.concat(tables, ignore_index=True)
+    out.attrs["counts"] = tables[0].attrs["counts"]
+    out.attrs["params"] = tables[0].attrs["params"]
+    return out

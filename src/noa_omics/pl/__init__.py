@@ -7,5 +7,6 @@ from ._scores import score_embedding
 from ._celltypes import celltype_heatmap, donor_scores, forest, enrichment, confusion_matrix
 from ._spatial import tubules, histology_composition
 from ._multihit import multihit_heatmap, multihit_profile
+from ._composition import composition_bars, composition_effects
 
-__all__ = ['score_embedding', 'celltype_heatmap', 'donor_scores', 'forest', 'enrichment', 'confusion_matrix', 'tubules', 'histology_composition', 'multihit_heatmap', 'multihit_profile']
+__all__ = ['score_embedding', 'celltype_heatmap', 'donor_scores', 'forest', 'enrichment', 'confusion_matrix', 'tubules', 'histology_composition', 'multihit_heatmap', 'multihit_profile', 'composition_bars', 'composition_effects']

@@ -69,7 +69,9 @@ def multihit_heatmap(
 
     Returns
     -------
-    The axes (None when ``show=True``). A colour strip on the right gives the apoptosis context.
+    The axes (None when ``show=True``). A colour strip on the right gives the apoptosis context;
+    with the stability columns of :func:`noa_omics.tl.multihit_stability`, unstable calls are
+    hatched and their donor label gets the fraction of resamples behind the call.
     """
     table = _table(table)
     columns = list(columns) if columns is not None else list(AXES) + (
@@ -97,8 +99,14 @@ def multihit_heatmap(
     if "apoptosis_context" in table.columns:
         n_col = len(columns)
         for i, context in enumerate(table["apoptosis_context"].astype(str)):
+            unstable = "unstable" in table.columns and bool(table["unstable"].iloc[i])
             ax.add_patch(plt.Rectangle((n_col - 0.5 + 0.15, i - 0.5), 0.5, 1.0,
-                                       color=CONTEXT_COLORS.get(context, "#FFFFFF"), clip_on=False))
+                                       facecolor=CONTEXT_COLORS.get(context, "#FFFFFF"), clip_on=False,
+                                       hatch="///" if unstable else None, edgecolor="black" if unstable else None))
+        if "context_stability" in table.columns:
+            ax.set_yticks(range(len(values)), [
+                f"{i} ({p:.0%}{', unstable' if u else ''})" for i, p, u in
+                zip(values.index, table["context_stability"], table.get("unstable", [False] * len(values)))])
         ax.set_xlim(-0.5, n_col - 0.5)
         handles = [Patch(color=CONTEXT_COLORS[c], label=c.replace("_", " ")) for c in APOPTOSIS_CONTEXTS
                    if c in set(table["apoptosis_context"])]
@@ -136,7 +144,9 @@ def multihit_profile(
 
     Returns
     -------
-    The axes (None when ``show=True``); the title gives the apoptosis context and histology.
+    The axes (None when ``show=True``); the title gives the apoptosis context and histology. With
+    the columns of :func:`noa_omics.tl.multihit_stability` the bars carry their percentile
+    intervals and the title the call's stability.
     """
     table = _table(table)
     if sample not in table.index:
@@ -147,6 +157,8 @@ def multihit_profile(
     title = str(sample)
     if "apoptosis_context" in table.columns:
         title += f": {row['apoptosis_context'].replace('_', ' ')}"
+        if "context_stability" in table.columns:
+            title += f" [{float(row['context_stability']):.0%} of resamples]"
     if "histology" in table.columns:
         title += f" ({str(row['histology']).replace('_', ' ')})"
     color = CONTEXT_COLORS.get(str(row.get("apoptosis_context", "")), "#777777")
@@ -158,6 +170,11 @@ def multihit_profile(
             _, ax = plt.subplots(figsize=(5, 3))
         x = np.arange(len(columns))
         ax.bar(x, np.nan_to_num(values.to_numpy()), color=[color if np.isfinite(v) else "#DDDDDD" for v in values])
+        if all(f"{c}_low" in table.columns for c in columns):  # multihit_stability intervals
+            low = row[[f"{c}_low" for c in columns]].astype(float).to_numpy()
+            high = row[[f"{c}_high" for c in columns]].astype(float).to_numpy()
+            ok = np.isfinite(low) & np.isfinite(high)
+            ax.vlines(x[ok], low[ok], high[ok], color="black", lw=1.2)
         for xi, v in zip(x, values):
             if not np.isfinite(v):
                 ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=7)

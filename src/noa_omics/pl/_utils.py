@@ -19,6 +19,7 @@ CONTEXT_COLORS: Mapping[str, str] = {
     "protective": "#009E73",
     "irreversible": "#D55E00",
     "potentially_reversible": "#0072B2",
+    "not_elevated": "#56B4E9",
     "indeterminate": "#BBBBBB",
 }
 

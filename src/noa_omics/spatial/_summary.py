@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, HISTOLOGIES
 from ._metrics import tubule_metrics
 from ._utils import cell_types, sections
 
-__all__ = ["niche_summary"]
+__all__ = ["niche_summary", "focal_spermatogenesis", "FOCAL_COLUMNS"]
 
 #: Cell classes whose pairwise neighbourhood enrichment is reported.
 NHOOD_CLASSES: tuple[str, ...] = ("germ", "sertoli", "leydig", "immune")
@@ -40,6 +40,9 @@ def niche_summary(
     n_neighs: int = 6,
     n_perms: int = 200,
     seed: int = 0,
+    microns_per_unit: float = 1.0,
+    section_area: Mapping[str, float] | None = None,
+    confidence: float = 0.95,
     **metric_kwargs: Any,
 ) -> pd.DataFrame:
     r"""Per-sample tubule histology, niche collapse and cell-class neighbourhood enrichment.
@@ -73,6 +76,15 @@ def niche_summary(
         Label permutations of :func:`squidpy.gr.nhood_enrichment`.
     seed
         Permutation seed.
+    microns_per_unit
+        Length of one coordinate unit in micrometres (default 1: coordinates in µm, as in
+        Slide-seq / Stereo-seq / Xenium exports; pass e.g. the µm per pixel of a Visium
+        full-resolution image). Only the spermatid-tubule density depends on it.
+    section_area
+        Section area in mm² per sample (e.g. measured on the H&E), used instead of the convex
+        hull of the sample's cells.
+    confidence
+        Level of the intervals of the focal-spermatogenesis columns.
     **metric_kwargs
         Passed to :func:`~noa_omics.spatial.tubule_metrics`.
 
@@ -83,10 +95,32 @@ def niche_summary(
         the four histologies, ``histology`` (predominant tubule histology; ties go to the more
         severe class), ``mean_johnsen_like``, ``median_niche_collapse_index`` (the per-sample NCI),
         ``mean_niche_collapse_index``, ``mean_germ_apoptosis`` (when scores are given), and
-        ``nhood_<a>_<b>``: neighbourhood-enrichment z-score of cell classes *a* and *b*.
+        ``nhood_<a>_<b>``: neighbourhood-enrichment z-score of cell classes *a* and *b*, and the
+        focal-spermatogenesis columns (see Notes): ``n_complete_tubules``,
+        ``frac_complete_tubules`` with ``frac_complete_tubules_low`` / ``_high``,
+        ``best_johnsen_like`` with ``johnsen_like_p10`` / ``johnsen_like_p90``,
+        ``n_spermatid_tubules``, ``section_area_mm2``, ``spermatid_tubules_per_mm2`` with
+        ``spermatid_tubules_per_mm2_low`` / ``_high``.
 
     Notes
     -----
+    **Focal spermatogenesis.** Micro-TESE finds sperm in the few tubules that still make them, so
+    means over tubules (mean NCI, mean Johnsen) hide what matters: a section with a few normal
+    tubules among Sertoli-cell-only ones has the same mean as a uniformly damaged one. Per sample,
+    over its :math:`T` tubules:
+
+    - ``frac_complete_tubules`` :math:`= c/T`, :math:`c` = tubules whose most advanced stage is
+      the elongating spermatid (complete spermatogenesis), with the Wilson score interval
+      (Wilson 1927) over tubules;
+    - ``best_johnsen_like``: the highest Johnsen-like score of any tubule, and the 10th and 90th
+      percentiles over tubules as its spread;
+    - ``spermatid_tubules_per_mm2`` :math:`= k / A`, :math:`k` = tubules with round or
+      elongating spermatids, :math:`A` the section area in mm² (convex hull of each section's
+      cells, summed over sections, times ``microns_per_unit``² / 10⁶, unless ``section_area``
+      gives it), with the exact Poisson (Garwood 1936) interval of :math:`k` divided by
+      :math:`A`. The convex hull over-estimates the tissue area of a concave or torn section;
+      pass ``section_area`` when it is known.
+
     The enrichment z-score of classes :math:`a, b` is
     :math:`z_{ab} = (N_{ab} - \mu_{ab}) / \sigma_{ab}`, with :math:`N_{ab}` the number of
     graph edges between cells of class *a* and *b* and :math:`\mu, \sigma` its mean and standard
@@ -110,6 +144,10 @@ def niche_summary(
         raise ValueError(f"unknown cell class(es) {sorted(unknown)}; use {list(CELL_CLASSES)}.")
     if n_neighs < 1 or n_perms < 10:
         raise ValueError("`n_neighs` must be >= 1 and `n_perms` >= 10.")
+    if not (isinstance(microns_per_unit, (int, float)) and np.isfinite(microns_per_unit) and microns_per_unit > 0):
+        raise ValueError(f"`microns_per_unit` must be a positive number, got {microns_per_unit!r}.")
+    if not 0 < float(confidence) < 1:
+        raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}.")
 
     if metrics is None:
         metrics = tubule_metrics(
@@ -149,12 +187,16 @@ def niche_summary(
     pairs = list(itertools.combinations_with_replacement(list(nhood_classes), 2))
     per_section = []
     n_sections = {}
+    hull_area = {}
+    coords = np.asarray(adata.obsm[spatial_key], dtype=float)[:, :2]
     for name, pos in sample_cells:
         sec_values = adata.obs[section_col].astype(str).to_numpy()[pos]
         secs = sorted(set(sec_values))
         n_sections[name] = len(secs)
+        hull_area[name] = 0.0
         for sec in secs:
             idx = pos[sec_values == sec]
+            hull_area[name] += _hull_area(coords[idx])
             z = _nhood_z(adata, idx, classes[idx], spatial_key, n_neighs, n_perms, seed)
             row = {"sample": name}
             for a, b in pairs:
@@ -164,15 +206,115 @@ def niche_summary(
     nhood = pd.DataFrame(per_section).groupby("sample").mean().reindex(samples)
     for col in nhood.columns:
         summary[col] = nhood[col].to_numpy()
+    areas = pd.Series(hull_area, dtype=float).reindex(samples) * (float(microns_per_unit) ** 2) / 1e6
+    if section_area is not None:
+        given = pd.Series(dict(section_area), dtype=float)
+        given.index = given.index.astype(str)
+        unknown = sorted(set(given.index) - set(samples))
+        if unknown:
+            raise KeyError(f"`section_area` names sample(s) {unknown[:5]} not in {sample_key!r}.")
+        if not (given > 0).all():
+            raise ValueError("`section_area` values must be positive areas in mm².")
+        areas.loc[given.index] = given
+    focal = focal_spermatogenesis(metrics, samples, areas, confidence=float(confidence))
+    for col in focal.columns:
+        summary[col] = focal[col].to_numpy()
     summary.attrs["params"] = {
         "sample_key": sample_key,
         "section_key": section_key,
         "n_neighs": int(n_neighs),
         "n_perms": int(n_perms),
         "seed": int(seed),
+        "microns_per_unit": float(microns_per_unit),
+        "section_area_source": "given" if section_area is not None else "convex_hull",
+        "confidence": float(confidence),
         "metrics": dict(metrics.attrs.get("params", {})),
     }
     return summary
+
+
+#: Per-sample focal-spermatogenesis columns of :func:`niche_summary` (also read by the multi-hit table).
+FOCAL_COLUMNS: tuple[str, ...] = (
+    "n_complete_tubules",
+    "frac_complete_tubules",
+    "frac_complete_tubules_low",
+    "frac_complete_tubules_high",
+    "best_johnsen_like",
+    "johnsen_like_p10",
+    "johnsen_like_p90",
+    "n_spermatid_tubules",
+    "section_area_mm2",
+    "spermatid_tubules_per_mm2",
+    "spermatid_tubules_per_mm2_low",
+    "spermatid_tubules_per_mm2_high",
+)
+
+
+def focal_spermatogenesis(
+    metrics: pd.DataFrame, samples: Sequence[str], area_mm2: pd.Series, *, confidence: float = 0.95
+) -> pd.DataFrame:
+    r"""Focal-spermatogenesis columns per sample from a per-tubule table (see :func:`niche_summary`).
+
+    ``metrics`` needs ``sample``, ``most_advanced_stage`` and ``johnsen_like``; ``area_mm2`` is
+    the section area per sample in mm².
+    """
+    from scipy import stats
+
+    check_frame_columns(metrics, ["sample", "most_advanced_stage", "johnsen_like"], name="metrics")
+    stage = metrics["most_advanced_stage"].astype(object)
+    table = pd.DataFrame(
+        {
+            "sample": metrics["sample"].astype(str).to_numpy(),
+            "complete": (stage == "elongating_spermatid").to_numpy(),
+            "spermatid": stage.isin(["round_spermatid", "elongating_spermatid"]).to_numpy(),
+            "johnsen": pd.to_numeric(metrics["johnsen_like"], errors="coerce").to_numpy(dtype=float),
+        }
+    )
+    grouped = table.groupby("sample")
+    n = grouped.size().reindex(samples).fillna(0).astype(int)
+    c = grouped["complete"].sum().reindex(samples).fillna(0).astype(int)
+    k = grouped["spermatid"].sum().reindex(samples).fillna(0).astype(int)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    out = pd.DataFrame(index=pd.Index(list(samples)))
+    out["n_complete_tubules"] = c.to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = (c / n.where(n > 0)).to_numpy(dtype=float)
+        # Wilson score interval of a binomial proportion (over tubules)
+        nn = n.to_numpy(dtype=float)
+        centre = (frac + z**2 / (2 * nn)) / (1 + z**2 / nn)
+        half = z * np.sqrt(frac * (1 - frac) / nn + z**2 / (4 * nn**2)) / (1 + z**2 / nn)
+    out["frac_complete_tubules"] = frac
+    out["frac_complete_tubules_low"] = np.clip(centre - half, 0, 1)
+    out["frac_complete_tubules_high"] = np.clip(centre + half, 0, 1)
+    out["best_johnsen_like"] = grouped["johnsen"].max().reindex(samples).to_numpy(dtype=float)
+    out["johnsen_like_p10"] = grouped["johnsen"].quantile(0.1).reindex(samples).to_numpy(dtype=float)
+    out["johnsen_like_p90"] = grouped["johnsen"].quantile(0.9).reindex(samples).to_numpy(dtype=float)
+    out["n_spermatid_tubules"] = k.to_numpy()
+    area = pd.Series(area_mm2, dtype=float).reindex(samples).to_numpy()
+    area = np.where(area > 0, area, np.nan)
+    out["section_area_mm2"] = area
+    kk = k.to_numpy(dtype=float)
+    alpha = 1 - confidence
+    # exact (Garwood) Poisson interval of the count, divided by the area
+    low = np.where(kk > 0, stats.chi2.ppf(alpha / 2, 2 * kk) / 2, 0.0)
+    high = stats.chi2.ppf(1 - alpha / 2, 2 * (kk + 1)) / 2
+    out["spermatid_tubules_per_mm2"] = kk / area
+    out["spermatid_tubules_per_mm2_low"] = low / area
+    out["spermatid_tubules_per_mm2_high"] = high / area
+    return out
+
+
+def _hull_area(points: np.ndarray) -> float:
+    """Area of the convex hull of 2-D points (0 for fewer than 3 points or collinear ones)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) < 3:
+        return 0.0
+    try:
+        return float(ConvexHull(points).volume)  # in 2-D, "volume" is the area
+    except QhullError:
+        return 0.0
 
 
 def _sample_of_tubules(adata: AnnData, tubules: pd.Index, tubule_key: str, sample_key: str) -> np.ndarray:

@@ -5,11 +5,12 @@ from ..celltypes import (
     annotate_testis,
     apoptosis_profile,
     compare_conditions,
+    compare_composition,
     enrichment,
     harmonize_labels,
     panel_coverage,
 )
-from ..multihit import multihit, retrieval_model
+from ..multihit import multihit, multihit_stability, retrieval_model
 
 __all__ = [
     "score",
@@ -18,7 +19,9 @@ __all__ = [
     "panel_coverage",
     "apoptosis_profile",
     "compare_conditions",
+    "compare_composition",
     "enrichment",
     "multihit",
+    "multihit_stability",
     "retrieval_model",
 ]
