@@ -168,7 +168,7 @@ def test_section_without_epithelium_is_named(cohort):
 def _dumbbell(centre_distance: float, radius: float = 10.0, seed: int = 0):
     """Two overlapping epithelial discs (radius 10 cell spacings) in a hexagonal carpet of
     interstitial cells. The valley between them is sqrt(1 - (d / 2r)^2) of the peaks: 0.61-0.63
-    for d = 15.75, i.e. deeper than 0.25 of the peak (split) but shallower than 0.4 (merged)."""
+    for d = 15.75, i.e. deeper than 0.33 of the peak (split) but shallower than 0.4 (merged)."""
     from anndata import AnnData
 
     rng = np.random.default_rng(seed)
@@ -187,19 +187,19 @@ def _dumbbell(centre_distance: float, radius: float = 10.0, seed: int = 0):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_split_depth_default_is_the_documented_0_25(seed):
-    """Pins the documented ``split_depth=0.25`` (kills a default moved to 0.4, which the ARI >= 0.9
-    tests do not see): a valley 0.61-0.63 of the peak splits at 0.25 and merges at 0.4."""
+def test_split_depth_default_is_the_documented_0_33(seed):
+    """Pins the documented ``split_depth=0.33`` (kills a default moved to 0.4, which the ARI >= 0.9
+    tests do not see): a valley 0.61-0.63 of the peak splits at 0.33 and merges at 0.4."""
     import inspect
 
-    assert inspect.signature(noa.spatial.assign_tubules).parameters["split_depth"].default == 0.25
+    assert inspect.signature(noa.spatial.assign_tubules).parameters["split_depth"].default == 0.33
     adata = _dumbbell(15.75, seed=seed)
     default = noa.spatial.assign_tubules(adata, inplace=False)
-    at_025 = noa.spatial.assign_tubules(adata, split_depth=0.25, inplace=False)
+    at_033 = noa.spatial.assign_tubules(adata, split_depth=0.33, inplace=False)
     at_040 = noa.spatial.assign_tubules(adata, split_depth=0.4, inplace=False)
-    assert default.nunique() == 2 and at_025.nunique() == 2
+    assert default.nunique() == 2 and at_033.nunique() == 2
     assert at_040.nunique() == 1
-    pd.testing.assert_series_equal(default, at_025)
+    pd.testing.assert_series_equal(default, at_033)
     # the two tubules are the two discs: cells left of x = 0 in one, right of it in the other
     x = adata.obsm["spatial"][:, 0]
     lab = default.astype(object).to_numpy()
@@ -207,4 +207,4 @@ def test_split_depth_default_is_the_documented_0_25(seed):
     assert len(set(lab[far & (x < 0) & default.notna().to_numpy()])) == 1
     assert len(set(lab[far & (x > 0) & default.notna().to_numpy()])) == 1
     noa.spatial.assign_tubules(adata)
-    assert adata.uns["noa_tubule"]["params"]["split_depth"] == 0.25
+    assert adata.uns["noa_tubule"]["params"]["split_depth"] == 0.33
