@@ -389,10 +389,14 @@ def _truth_row(spec: DonorSpec, realised: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Cells of the default demo data set: the same for :func:`demo_testis` and ``noa-omics demo``.
+DEMO_N_CELLS = 4000
+
+
 def demo_testis(
     seed: int = 0,
     *,
-    n_cells: int = 6000,
+    n_cells: int = DEMO_N_CELLS,
     donors: Sequence[DonorSpec | Mapping[str, Any]] | None = None,
     species: str = "human",
 ) -> AnnData:
