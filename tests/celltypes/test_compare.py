@@ -231,7 +231,7 @@ def test_condition_without_cells_of_a_type_gives_nan_row():
     cells["cell_type"] = np.where(np.arange(len(cells)) % 2, "sertoli", "spermatocyte")
     # the case donors have no spermatocytes (Sertoli-cell-only)
     cells = cells[~((cells["condition"] == "case") & (cells["cell_type"] == "spermatocyte"))]
-    with pytest.warns(UserWarning, match="no sample with at least 1 cell"):
+    with pytest.warns(UserWarning, match="no sample with at least 10 cell"):
         res = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
                                         reference="control", groupby="cell_type")
     res = res.set_index("group")

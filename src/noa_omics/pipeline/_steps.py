@@ -257,7 +257,7 @@ def enrichment(adata: AnnData, *, sample_key: str, condition_key: str, reference
 
     return tl.enrichment(adata, sample_key=sample_key, condition_key=condition_key, reference=reference,
                          cell_type_key=cell_type_key, gene_sets=gene_sets, layer="counts",
-                         permutation_num=permutations, min_size=min_size, seed=random_state)
+                         n_permutations=permutations, min_size=min_size, random_state=random_state)
 
 
 def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_type",
@@ -284,7 +284,7 @@ def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_t
     tubules = noa_spatial.tubule_metrics(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key,
                                          sample_key=sample_key, score_key=score_key, obs_keys=carry)
     niche = noa_spatial.niche_summary(sdata, sample_key=sample_key, cell_type_key=cell_type_key,
-                                      spatial_key=spatial_key, metrics=tubules, seed=random_state)
+                                      spatial_key=spatial_key, metrics=tubules, random_state=random_state)
     tubules = tubules.rename_axis("tubule").reset_index()
     niche = niche.rename_axis(sample_key).reset_index()
     return tubules, niche

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._validation import check_adata, check_frame_columns, check_obs_key, check_spatial
+from .._validation import check_adata, check_frame_columns, check_obs_key, check_spatial, renamed_arguments
 from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, HISTOLOGIES
 from ._metrics import tubule_metrics
 from ._utils import cell_types, sections
@@ -26,6 +26,7 @@ NHOOD_CLASSES: tuple[str, ...] = ("germ", "sertoli", "leydig", "immune")
 _SEVERITY = {h: k for k, h in enumerate(HISTOLOGIES)}
 
 
+@renamed_arguments(n_perms="n_permutations", seed="random_state")
 def niche_summary(
     adata: AnnData,
     *,
@@ -38,8 +39,8 @@ def niche_summary(
     score_key: str | None = None,
     nhood_classes: Sequence[str] = NHOOD_CLASSES,
     n_neighs: int = 6,
-    n_perms: int = 200,
-    seed: int = 0,
+    n_permutations: int = 200,
+    random_state: int = 0,
     **metric_kwargs: Any,
 ) -> pd.DataFrame:
     r"""Per-sample tubule histology, niche collapse and cell-class neighbourhood enrichment.
@@ -69,10 +70,11 @@ def niche_summary(
         Neighbours per cell of the spatial k-nearest-neighbour graph
         (:func:`squidpy.gr.spatial_neighbors_knn`; ``spatial_neighbors(coord_type="generic")`` on
         squidpy < 1.8).
-    n_perms
-        Label permutations of :func:`squidpy.gr.nhood_enrichment`.
-    seed
-        Permutation seed.
+    n_permutations
+        Label permutations of :func:`squidpy.gr.nhood_enrichment` (``n_perms=``, the old name,
+        still works with a FutureWarning).
+    random_state
+        Permutation seed (``seed=`` is the old name).
     **metric_kwargs
         Passed to :func:`~noa_omics.spatial.tubule_metrics`.
 
@@ -108,8 +110,8 @@ def niche_summary(
     unknown = set(nhood_classes) - set(CELL_CLASSES)
     if unknown:
         raise ValueError(f"unknown cell class(es) {sorted(unknown)}; use {list(CELL_CLASSES)}.")
-    if n_neighs < 1 or n_perms < 10:
-        raise ValueError("`n_neighs` must be >= 1 and `n_perms` >= 10.")
+    if n_neighs < 1 or n_permutations < 10:
+        raise ValueError("`n_neighs` must be >= 1 and `n_permutations` >= 10.")
 
     if metrics is None:
         metrics = tubule_metrics(
@@ -155,7 +157,7 @@ def niche_summary(
         n_sections[name] = len(secs)
         for sec in secs:
             idx = pos[sec_values == sec]
-            z = _nhood_z(adata, idx, classes[idx], spatial_key, n_neighs, n_perms, seed)
+            z = _nhood_z(adata, idx, classes[idx], spatial_key, n_neighs, n_permutations, random_state)
             row = {"sample": name}
             for a, b in pairs:
                 row[f"nhood_{a}_{b}"] = z.get((a, b), np.nan)
@@ -168,8 +170,8 @@ def niche_summary(
         "sample_key": sample_key,
         "section_key": section_key,
         "n_neighs": int(n_neighs),
-        "n_perms": int(n_perms),
-        "seed": int(seed),
+        "n_permutations": int(n_permutations),
+        "random_state": int(random_state),
         "metrics": dict(metrics.attrs.get("params", {})),
     }
     return summary
