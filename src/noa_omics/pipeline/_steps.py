@@ -189,11 +189,19 @@ def cell_type_counts(adata: AnnData, *, sample_key: str, condition_key: str | No
 
 
 def annotation_accuracy(adata: AnnData, *, truth_key: str, cell_type_key: str = "noa_cell_type") -> pd.DataFrame:
-    """Confusion table (truth x predicted counts) against a ground-truth label column."""
+    """Confusion table (truth x predicted counts) against a ground-truth label column.
+
+    Rows and columns follow the biological order of the vocabulary (germ stages from SSC to
+    elongating spermatids, then somatic types), as in the confusion-matrix figure.
+    """
+    from .._vocabulary import CELL_TYPES
+
     truth = adata.obs[truth_key].astype(str)
     pred = adata.obs[cell_type_key].astype(str)
-    table = pd.crosstab(truth, pred).rename_axis(index="truth", columns=None).reset_index()
-    return table
+    table = pd.crosstab(truth, pred)
+    order = lambda labels: [t for t in CELL_TYPES if t in labels] + sorted(set(labels) - set(CELL_TYPES))  # noqa: E731
+    table = table.loc[order(table.index), order(table.columns)]
+    return table.rename_axis(index="truth", columns=None).reset_index()
 
 
 def profile(adata: AnnData, *, sample_key: str, condition_key: str | None = None, reference: str | None = None,
