@@ -274,8 +274,12 @@ def stage_report(cfg: PipelineConfig, ws: Workspace, *, command: str | None = No
     from ..report import render_report
 
     manifest = build_manifest(cfg, ws, command=command)
+    # the file list first, so this report has the same "Output files" as `noa-omics report`
+    # (report.html and manifest.json are not listed in either)
+    records = lambda: _io.file_records(ws.root, exclude=lambda rel: rel.startswith("work/") or rel == _io.MANIFEST_NAME)  # noqa: E731
+    manifest["files"] = records()
     _io.write_text(ws.path("report.html"), render_report(ws.root, manifest=manifest))
-    manifest["files"] = _io.file_records(ws.root, exclude=lambda rel: rel.startswith("work/") or rel == _io.MANIFEST_NAME)
+    manifest["files"] = records()  # now with report.html
     _io.write_json(ws.path(_io.MANIFEST_NAME), manifest)
     return manifest
 
