@@ -154,3 +154,21 @@ def test_confusion_table_in_biological_order():
     order = ["SSC", "spermatocyte", "round_spermatid", "sertoli", "leydig"]
     assert list(table["truth"]) == order
     assert list(table.columns[1:]) == order
+
+
+def test_forest_without_any_estimate_says_so():
+    effects = _effects()
+    effects["effect"] = np.nan
+    ax = noa.pl.forest(effects, show=False)
+    assert _labels(ax) == []
+    assert "no comparison could be estimated" in ax.texts[0].get_text()
+    fig = _figures.forest(effects)  # the pipeline figure does not crash either
+    assert "no comparison reached" in fig.axes[0].get_title()
+    plt.close("all")
+
+
+def test_pipeline_forest_falls_back_to_a_set_with_estimates():
+    effects = pd.concat([_effects().assign(effect=np.nan), _effects().assign(variable="stress_heat")])
+    fig = _figures.forest(effects)
+    assert fig.axes[0].get_title().startswith("stress_heat:")
+    plt.close("all")

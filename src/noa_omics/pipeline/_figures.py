@@ -87,8 +87,8 @@ def forest(effects: pd.DataFrame, *, gene_set: str = FOCUS_SET, max_rows: int = 
     from .. import pl
 
     table = effects
-    if gene_set not in set(table["variable"]):
-        estimated = table.dropna(subset=["effect"])
+    estimated = table.dropna(subset=["effect"])
+    if gene_set not in set(estimated["variable"]):  # the focus set has no estimate: show one that has
         gene_set = (estimated if len(estimated) else table)["variable"].iloc[0]
     table = table[table["variable"] == gene_set]
     order = {c: i for i, c in enumerate(CELL_TYPES)}

@@ -252,9 +252,8 @@ def forest(
     results = results[estimated].reset_index(drop=True)
     constant = [c for c in label_columns if len(results) > 1 and results[c].astype(str).nunique() == 1]
     varying = [c for c in label_columns if c not in constant]
-    labels = results[varying].astype(str).agg(" / ".join, axis=1).tolist() if varying else [
-        str(i) for i in results.index
-    ]
+    labels = [" / ".join(row) for row in results[varying].astype(str).itertuples(index=False, name=None)] \
+        if varying else [str(i) for i in results.index]
     n = len(results)
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.0, 0.32 * max(n, 1) + 1.4))
@@ -274,6 +273,9 @@ def forest(
     ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(y, labels)
     ax.set_xlabel("effect (difference of donor means) and 95% CI")
+    if not n:
+        ax.text(0.5, 0.5, "no comparison could be estimated\n(no donors on a side)", transform=ax.transAxes,
+                ha="center", va="center", color="#57606a")
     handles = [Line2D([], [], color="tab:blue", marker="o", label=f"q >= {alpha:g}")]
     if significant.any():
         handles.insert(0, Line2D([], [], color="tab:red", marker="o", label=f"q < {alpha:g}"))
