@@ -7,8 +7,10 @@ crashing deep inside or returning silent NaN.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import functools
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,6 +19,8 @@ from anndata import AnnData
 
 from ._stream import is_streamed
 from ._vocabulary import SPECIES
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def check_adata(
@@ -204,3 +208,31 @@ def is_count_matrix(matrix: Any, *, n_check: int = 20_000, empty: bool = False) 
         return False
     rounded = np.round(values)
     return bool(np.all(values >= 0) and np.all(np.abs(values - rounded) <= 1e-6 * np.maximum(1.0, np.abs(values))))
+
+
+def renamed_arguments(**old_to_new: str) -> Callable[[F], F]:
+    """Keep old keyword names of a function working, with a :class:`FutureWarning` per call.
+
+    ``@renamed_arguments(seed="random_state")`` lets ``f(seed=1)`` run as ``f(random_state=1)``
+    and says so; giving both names is an error. One spelling per concept across the API
+    (``random_state``, ``n_permutations``, ...) without breaking existing notebooks.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{func.__name__}() got both {old!r} and its new name {new!r}; pass {new!r} only.")
+                    warnings.warn(
+                        f"{func.__name__}({old}=...) is deprecated; use {new}=... (same meaning).",
+                        FutureWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

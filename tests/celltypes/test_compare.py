@@ -231,7 +231,7 @@ def test_condition_without_cells_of_a_type_gives_nan_row():
     cells["cell_type"] = np.where(np.arange(len(cells)) % 2, "sertoli", "spermatocyte")
     # the case donors have no spermatocytes (Sertoli-cell-only)
     cells = cells[~((cells["condition"] == "case") & (cells["cell_type"] == "spermatocyte"))]
-    with pytest.warns(UserWarning, match="no sample with at least 1 cell"):
+    with pytest.warns(UserWarning, match="no sample with at least 10 cell"):
         res = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
                                         reference="control", groupby="cell_type")
     res = res.set_index("group")
@@ -285,3 +285,22 @@ def test_rows_name_their_condition_reference_and_method():
     assert row["variable"] == "score" and row["condition"] == "case" and row["reference"] == "control"
     assert row["method"] == "welch" and row["n_samples"] == 3 and row["n_reference_samples"] == 4
     assert row["n_cells"] == 60 and row["n_reference_cells"] == 80
+def test_min_cells_default_leaves_out_donor_means_of_a_few_cells():
+    """A donor mean over 2 cells no longer counts by default (issue 17 item 11)."""
+    import inspect
+
+    assert inspect.signature(noa.tl.compare_conditions).parameters["min_cells"].default == 10
+    rng = np.random.default_rng(0)
+    rows = []
+    for donor, condition, n in [("c1", "control", 40), ("c2", "control", 40), ("c3", "control", 40),
+                                ("n1", "noa", 40), ("n2", "noa", 40), ("n3", "noa", 2)]:
+        shift = 5.0 if donor == "n3" else (1.0 if condition == "noa" else 0.0)  # n3: 2 outlying cells
+        rows += [{"donor": donor, "condition": condition, "score": shift + rng.normal(0, 0.3)} for _ in range(n)]
+    cells = pd.DataFrame(rows)
+    with pytest.warns(UserWarning, match=r"left out with fewer than min_cells=10 cells: \['n3 \(score / noa: 2\)'\]"):
+        res = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
+                                        reference="control")
+    assert res["n_samples"].iloc[0] == 2 and res["effect"].iloc[0] == pytest.approx(1.0, abs=0.2)
+    every = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
+                                      reference="control", min_cells=1)
+    assert every["n_samples"].iloc[0] == 3 and every["effect"].iloc[0] > 2.0  # 2 cells moved the effect

@@ -100,3 +100,33 @@ def test_bad_input(apoptosis_cohort):
     with pytest.warns(UserWarning, match="skipped"):
         out = noa.tl.enrichment(one, reference="control", permutation_num=50, cell_types=["sertoli"], **kwargs)
     assert out.empty and "nes" in out.columns
+
+
+def test_permutation_pvalues_never_below_one_over_b_plus_one(apoptosis_cohort, no_network):
+    """With B permutations no p-value is below 1/(B+1) (Phipson & Smyth 2010); gseapy reports 0
+    for a set that beats every permutation (issue 17 item 7)."""
+    lib = noa.genesets.load("human")
+    kwargs = dict(sample_key="donor", condition_key="condition", reference="control", n_permutations=20,
+                  random_state=0, cell_types=["spermatocyte", "round_spermatid"],
+                  gene_sets={"planted": list(lib["apoptosis_intrinsic"].genes), "btb": list(lib["niche_btb"].genes),
+                             "stress": list(lib["stress_heat"].genes)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = noa.tl.enrichment(apoptosis_cohort, **kwargs)
+    floor = 1 / 21
+    planted = out[(out["gene_set"] == "planted") & (out["condition"] == "apoptotic")]
+    assert (planted["pvalue"] == floor).all()  # the planted set beats all 20 permutations: p = 1/21, not 0
+    assert (out["pvalue"].dropna() >= floor).all() and (out["fdr"].dropna() >= floor).all()
+    assert (out["fdr"].dropna() <= 1).all()
+    assert out.attrs["params"]["pvalue_floor"] == pytest.approx(floor)
+
+
+def test_old_keyword_names_still_work(apoptosis_cohort, no_network):
+    kwargs = dict(sample_key="donor", condition_key="condition", reference="control", cell_types=["round_spermatid"],
+                  gene_sets={"planted": list(noa.genesets.load("human")["apoptosis_intrinsic"].genes)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        new = noa.tl.enrichment(apoptosis_cohort, n_permutations=20, random_state=4, **kwargs)
+        with pytest.warns(FutureWarning, match="permutation_num"):
+            old = noa.tl.enrichment(apoptosis_cohort, permutation_num=20, seed=4, **kwargs)
+    pd.testing.assert_frame_equal(new, old)

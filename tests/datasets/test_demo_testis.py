@@ -262,3 +262,21 @@ def test_bad_arguments():
 def test_spec_roundtrip():
     for spec in default_cohort():
         assert DonorSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_log_profile_rows_of_doublets_are_initialised():
+    """eta of `other` (doublet) cells was np.empty garbage (issue 17 item 10)."""
+    import warnings as _w
+
+    import noa_omics as noa
+    from noa_omics.datasets import _demo_testis as mod
+
+    with _w.catch_warnings():
+        _w.simplefilter("error", RuntimeWarning)  # garbage in np.empty overflowed in exp()
+        adata = noa.datasets.demo_testis(seed=1, n_cells=400)
+    assert (adata.obs["truth_cell_type"] == "other").any()
+    u = mod._Universe(load_programmes("human"), np.random.default_rng(0), int(mod.PARAMS["n_background"]))
+    types = np.array(["sertoli", "other", "SSC"], dtype=object)
+    eta = mod._log_profile(types, np.array([np.nan, np.nan, 0.1]), u)
+    assert np.array_equal(eta[1], np.zeros(u.n))  # defined, not whatever the memory held
+    assert np.isfinite(eta).all()

@@ -348,3 +348,28 @@ def test_run_on_own_files(tmp_path, small_h5ad):
     assert not (out / "tables" / "enrichment.csv").exists()
     assert (out / "figures" / "tubules.png").is_file()
     assert len(re.findall(r"<img ", (out / "report.html").read_text())) >= 6
+
+
+def test_run_report_and_report_command_have_the_same_output_files(demo_dir, tmp_path):
+    """The report written by demo/run lists the output files as `noa-omics report` does (issue 17 item 19)."""
+    out = tmp_path / "again.html"
+    assert _invoke("report", demo_dir, "--out", out).exit_code == 0
+
+    def files_section(html: str) -> str:
+        start = html.index("<h3>Output files</h3>")
+        return html[start:html.index("</table>", start)]
+
+    assert files_section((demo_dir / "report.html").read_text()) == files_section(out.read_text())
+    html = (demo_dir / "report.html").read_text()
+    assert html.index('id="donors"') < html.index('id="figures"')  # findings first
+
+
+def test_results_are_readable_by_colleagues(demo_dir):
+    """Files 0644 and folders 0755 under umask 022 (issue 17 item 1), not mkstemp's 0600."""
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(demo_dir.stat().st_mode) == 0o777 & ~mask
+    for name in ("report.html", "manifest.json", "tables/multihit.csv", "figures/forest.png"):
+        assert stat.S_IMODE((demo_dir / name).stat().st_mode) == 0o666 & ~mask, name

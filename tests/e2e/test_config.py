@@ -127,3 +127,75 @@ def test_file_records_checksums(tmp_path):
     # sha256 of "a\n"
     assert records[0]["sha256"] == "87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7"
     assert records[0]["bytes"] == os.path.getsize(tmp_path / "t" / "x.csv")
+
+
+# --------------------------------------------------------------------------------------------
+# one schema (issue 17 item 14)
+
+
+def _schema_defaults(schema: dict) -> dict:
+    out = {}
+    for key, prop in schema.get("properties", {}).items():
+        if "properties" in prop:
+            out[key] = _schema_defaults(prop)
+        else:
+            out[key] = prop.get("default")
+    return out
+
+
+def test_schema_and_dataclasses_have_the_same_keys_and_defaults():
+    import dataclasses
+
+    from noa_omics.pipeline._config import _SECTIONS, PipelineConfig
+    from noa_omics.pipeline._workflow import config_schema
+
+    schema = config_schema()
+    defaults = _schema_defaults(schema)
+    top = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+    assert set(top) == set(schema["properties"])
+    for name, cls in _SECTIONS.items():
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        assert set(fields) == set(defaults[name]), name
+        instance = cls()
+        for key, value in defaults[name].items():
+            assert getattr(instance, key) == value, f"{name}.{key}: dataclass {getattr(instance, key)!r} != schema {value!r}"
+    for key in ("output", "seed"):
+        assert getattr(PipelineConfig(), key) == defaults[key]
+    # the identifier options of the pipeline are part of the one schema
+    singlecell = schema["properties"]["singlecell"]["properties"]
+    assert {"gene_symbols", "counts_layer"} <= set(singlecell)
+    assert "raw" in singlecell["counts_layer"]["description"]
+
+
+def test_the_schema_file_is_what_the_python_path_validates(monkeypatch):
+    """A rule stated only in the schema (output: minLength 1) is enforced by config_from_dict."""
+    from noa_omics.pipeline import _workflow
+
+    with pytest.raises(ConfigError, match="'output' is empty"):
+        config_from_dict({"output": "", "demo": {}})
+    # change the schema and the Python path follows: no second copy of the rules
+    schema = yaml.safe_load(SCHEMA.read_text())
+    schema["properties"]["demo"]["properties"]["n_cells"]["minimum"] = 5000
+    monkeypatch.setattr(_workflow, "config_schema", lambda: schema)
+    with pytest.raises(ConfigError, match="demo.n_cells is 4000; use at least 5000"):
+        config_from_dict({"output": "x", "demo": {"n_cells": 4000}})
+
+
+def test_snakefile_validates_with_the_same_schema_file():
+    snakefile = (REPO / "workflows" / "Snakefile").read_text()
+    assert 'validate(config, schema="config.schema.yaml")' in snakefile
+    from noa_omics.pipeline._workflow import schema_path
+
+    assert schema_path().read_bytes() == SCHEMA.read_bytes()
+
+
+def test_one_demo_size_everywhere():
+    import inspect
+
+    import noa_omics as noa
+    from noa_omics.pipeline._config import DemoSection
+    from noa_omics.pipeline._workflow import config_schema
+
+    default = inspect.signature(noa.datasets.demo_testis).parameters["n_cells"].default
+    assert default == DemoSection().n_cells == config_schema()["properties"]["demo"]["properties"]["n_cells"]["default"]
+    assert yaml.safe_load(EXAMPLE.read_text())["demo"]["n_cells"] == default

@@ -58,3 +58,6 @@ def test_python_examples_run(page, header):
     exec(compile(code, page, "exec"), namespace)
     assert "noa_cell_type" in namespace["adata"].obs
     assert "noa_score_genes" in namespace["adata"].obsm
+    if page == "README.md":  # the score accessor of the quick start (issue 17 item 12)
+        assert "apoptosis_intrinsic" in namespace["scores"].var_names
+        assert "apoptosis_intrinsic" in namespace["adata"].obs

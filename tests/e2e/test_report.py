@@ -91,3 +91,34 @@ def test_report_renders_in_headless_chromium(tmp_path):
     subprocess.run(cmd, check=False, capture_output=True, timeout=120)
     assert png.is_file() and png.stat().st_size > 0
     assert not png_is_blank(png)
+
+
+def test_report_leads_with_the_donors(tmp_path):
+    """Findings first (issue 17 item 20): a per-donor summary before the figures."""
+    root = _results_dir(tmp_path / "res", n_figures=2)
+    pd.DataFrame({
+        "sample": ["D01", "D10"], "genetic": [0.3, 36.1], "niche": [-0.5, 7.9], "germ_apoptosis": [0.0, float("nan")],
+        "histology": ["normal", "sertoli_cell_only"], "apoptosis_context": ["indeterminate", "irreversible"],
+        "evidence": ["D01: indeterminate (no rule matched).", "D10: irreversible - no germ cells left."],
+        "condition": ["control", "klinefelter"],
+    }).to_csv(root / "tables" / "multihit.csv", index=False)
+    html = render_report(root)
+    donors = html.index('id="donors"')
+    assert html.index('id="summary"') < donors < html.index('id="figures"') < html.index('id="tables"')
+    block = html[donors:html.index('id="figures"')]
+    for text in ("D10", "klinefelter", "sertoli cell only", "irreversible", "no germ cells left",
+                 "genetic z=+36.1, niche z=+7.9", "none (all |z| &lt; 2)"):
+        assert text in block, text
+    # without a multi-hit table the section is left out, not empty
+    (root / "tables" / "multihit.csv").unlink()
+    assert 'id="donors"' not in render_report(root)
+
+
+def test_wide_tables_wrap_instead_of_clipping(tmp_path):
+    root = _results_dir(tmp_path / "res", n_figures=1)
+    wide = pd.DataFrame({f"column_{i}": [f"value {i} " * 6] for i in range(21)})
+    wide.to_csv(root / "tables" / "multihit.csv", index=False)
+    html = render_report(root)
+    table = html[html.index("<h3>Multihit</h3>"):]
+    assert "column_20" in table  # all 21 columns of the multi-hit table are shown
+    assert "overflow-wrap: anywhere" in html and "white-space: normal" in html

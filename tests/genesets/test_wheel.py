@@ -41,6 +41,8 @@ def test_wheel_ships_and_loads_gene_sets(tmp_path):
     assert "noa_omics/_library/genesets/library.yaml" in names
     assert "noa_omics/_library/genesets/orthologs_human_mouse.tsv" in names
     assert "noa_omics/_library/genesets/apoptosis_intrinsic.yaml" in names
+    for name in ("Snakefile", "config.schema.yaml", "config.example.yaml"):  # the workflow ships too
+        assert f"noa_omics/_library/workflows/{name}" in names
 
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
     env["PYTHONPATH"] = str(unpacked)

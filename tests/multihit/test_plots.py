@@ -28,7 +28,9 @@ def test_heatmap(table, handmade, tmp_path):
     assert image.shape == (len(table), len(AXES) + 1)
     # NaN cells (germ apoptosis of the SCO donor) stay masked, not drawn as 0
     assert image.mask[list(table.index).index("P6"), -1]
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(table.index)
+    # rows name the donor and its condition (issue 17 item 17)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        f"{i} ({str(c).replace('_', ' ')})" for i, c in zip(table.index, table["condition"])]
     plt.close("all")
     # the AnnData holding uns["noa_multihit"] works too
     ax2 = noa.pl.multihit_heatmap(handmade, annotate=False)

@@ -116,7 +116,8 @@ def test_compare_tubules_uses_donor_as_unit(cohort, summary, monkeypatch):
 
     calls = []
 
-    def fake_compare(data, *, value_key, sample_key, condition_key, reference, groupby=None):
+    def fake_compare(data, *, value_key, sample_key, condition_key, reference, groupby=None, min_cells=10):
+        assert min_cells == 1  # one row per donor: no cell threshold applies
         calls.append(dict(data=data, value_key=value_key, sample_key=sample_key, reference=reference))
         return pd.DataFrame({"condition": ["NOA"], "effect": [1.0], "n_samples": [data[sample_key].nunique()]})
 

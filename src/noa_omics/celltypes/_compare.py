@@ -69,7 +69,7 @@ def compare_conditions(
     stratify: bool = True,
     n_permutations: int = MAX_EXACT_PERMUTATIONS,
     random_state: int = 0,
-    min_cells: int = 1,
+    min_cells: int = 10,
     control_key: str | None = "control_dissociation",
     alpha: float = 0.05,
     gene_symbols: str | None = None,
@@ -146,7 +146,11 @@ def compare_conditions(
     random_state
         Seed of the Monte Carlo permutations.
     min_cells
-        Minimum cells of a sample in a group for the sample to count.
+        Minimum cells of a sample in a group for the sample to count (default 10). A donor mean
+        over one or two cells is mostly sampling noise of those cells, yet it weighs as much as
+        a donor mean over hundreds; with 10 cells the standard error of a donor mean is about
+        a third of the per-cell standard deviation. Samples left out are named in one warning;
+        pass ``min_cells=1`` to keep every sample.
     control_key
         Dissociation-stress control score. When a value starts with ``stress_`` the same
         comparison is run on it and reported in ``dissociation_effect`` /
@@ -381,6 +385,8 @@ def _compare_one(
         pair[key] = pair[key] - type_mean
     x, n_cells = _sample_means(pair[pair[condition_key] == condition], key, sample_key, min_cells)
     y, n_ref_cells = _sample_means(pair[pair[condition_key] == reference], key, sample_key, min_cells)
+    sizes = pair.groupby(sample_key, observed=True).size()
+    problems.setdefault("small", []).extend(f"{s} ({label}: {n})" for s, n in sizes[sizes < min_cells].items())
     row: dict[str, Any] = {
         "variable": key,
         "group": group,
@@ -492,6 +498,14 @@ def _mixed(
 
 
 def _warn_problems(problems: dict[str, list[str]], *, min_cells: int) -> None:
+    small = problems.get("small", [])
+    if small:
+        warnings.warn(
+            f"{len(small)} sample x comparison pair(s) left out with fewer than min_cells={min_cells} cells: "
+            f"{small[:10]}{' ...' if len(small) > 10 else ''} (pass min_cells=1 to keep them).",
+            UserWarning,
+            stacklevel=3,
+        )
     if problems["empty"]:
         warnings.warn(
             f"no sample with at least {min_cells} cell(s) on one side for {len(problems['empty'])} comparison(s) "

@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._validation import check_adata, check_in, check_obs_key
+from .._validation import check_adata, check_in, check_obs_key, renamed_arguments
 from ._stats import moderated_t_rows, welch_t_rows
 from .._identifiers import counts_layout, expression_layout, resolve_genes
 from ._utils import levels, sample_conditions
@@ -120,6 +120,7 @@ def _gene_set_dict(gene_sets: Any, species: str | None, genes: pd.Index) -> tupl
     return {name: list(gs.genes) for name, gs in collection.items()}, str(version)
 
 
+@renamed_arguments(permutation_num="n_permutations", seed="random_state")
 def enrichment(
     adata: AnnData,
     *,
@@ -132,10 +133,10 @@ def enrichment(
     min_cells: int = 10,
     min_samples: int = 2,
     statistic: str = "moderated_t",
-    permutation_num: int = 500,
+    n_permutations: int = 500,
     min_size: int = 5,
     max_size: int = 500,
-    seed: int = 0,
+    random_state: int = 0,
     species: str | None = None,
     cell_types: Sequence[str] | None = None,
     gene_symbols: str | None = None,
@@ -152,7 +153,7 @@ def enrichment(
        ``"welch_t"`` (Welch t over donors). Genes without counts in the cell type are left out;
        ties are broken by gene name.
     3. **Enrichment**: :func:`gseapy.prerank` (Subramanian et al. 2005) with the gene sets as a
-       dict (offline; no library download), ``outdir=None``, ``threads=1`` and ``seed``. The
+       dict (offline; no library download), ``outdir=None``, ``threads=1`` and ``seed=random_state``. The
        normalised enrichment score (NES) is positive when the set's genes are at the top of the
        ranking, i.e. higher in the condition than in the reference.
 
@@ -178,12 +179,15 @@ def enrichment(
         skipped with a warning.
     statistic
         ``"moderated_t"`` or ``"welch_t"``.
-    permutation_num
-        Gene-set permutations of gseapy (p-values have resolution :math:`1/\text{permutation\_num}`).
+    n_permutations
+        Gene-set permutations of gseapy (``permutation_num``; the old keyword still works, with a
+        FutureWarning). A permutation p-value is at least :math:`1/(B+1)` for :math:`B`
+        permutations (Phipson & Smyth 2010), so ``pvalue`` and ``fdr`` are floored there: an
+        observed 0 means "below 1/(B+1)", never exactly 0.
     min_size, max_size
         Gene-set size limits after intersecting with the ranked genes.
-    seed
-        Seed of the gseapy permutations (same seed, same result).
+    random_state
+        Seed of the gseapy permutations (same seed, same result; ``seed=`` is the old name).
     species
         Species for ``gene_sets=None`` (detected from gene names when None).
     cell_types
@@ -260,7 +264,7 @@ def enrichment(
             if not usable:
                 skipped.append(f"{cell_type} / {condition} (no gene set with {min_size}-{max_size} ranked genes)")
                 continue
-            table = _prerank(gseapy, ranking, usable, permutation_num=permutation_num, seed=seed,
+            table = _prerank(gseapy, ranking, usable, n_permutations=n_permutations, random_state=random_state,
                              min_size=min_size, max_size=max_size)
             table.insert(0, "condition", condition)
             table.insert(0, "cell_type", cell_type)
@@ -304,10 +308,11 @@ def enrichment(
         "gene_symbols": ids.column,
         "min_cells": int(min_cells),
         "statistic": statistic,
-        "permutation_num": int(permutation_num),
+        "n_permutations": int(n_permutations),
         "min_size": int(min_size),
         "max_size": int(max_size),
-        "seed": seed,
+        "random_state": random_state,
+        "pvalue_floor": 1.0 / (int(n_permutations) + 1),
         "geneset_version": version,
     }
     return result
@@ -329,8 +334,8 @@ def _require_usable_sets(sets: dict[str, list[str]], symbols: pd.Index, ids, min
     )
 
 
-def _prerank(gseapy: Any, ranking: pd.Series, sets: dict[str, list[str]], *, permutation_num: int, seed: int,
-             min_size: int, max_size: int) -> pd.DataFrame:
+def _prerank(gseapy: Any, ranking: pd.Series, sets: dict[str, list[str]], *, n_permutations: int,
+             random_state: int, min_size: int, max_size: int) -> pd.DataFrame:
     logger = logging.getLogger("gseapy")
     previous = logger.level
     logger.setLevel(logging.ERROR)
@@ -342,8 +347,8 @@ def _prerank(gseapy: Any, ranking: pd.Series, sets: dict[str, list[str]], *, per
                 gene_sets=sets,
                 outdir=None,
                 threads=1,
-                seed=int(seed),
-                permutation_num=int(permutation_num),
+                seed=int(random_state),
+                permutation_num=int(n_permutations),
                 min_size=int(min_size),
                 max_size=int(max_size),
                 no_plot=True,
@@ -353,13 +358,16 @@ def _prerank(gseapy: Any, ranking: pd.Series, sets: dict[str, list[str]], *, per
         logger.setLevel(previous)
     res2d = res.res2d
     lead = res2d["Lead_genes"].astype(str) if "Lead_genes" in res2d else pd.Series("", index=res2d.index)
+    floor = 1.0 / (int(n_permutations) + 1)  # no permutation p-value is below 1/(B+1); NaN stays NaN
+    pvalue = np.maximum(pd.to_numeric(res2d["NOM p-val"], errors="coerce").to_numpy(dtype=float), floor)
+    fdr = np.minimum(np.maximum(pd.to_numeric(res2d["FDR q-val"], errors="coerce").to_numpy(dtype=float), floor), 1.0)
     return pd.DataFrame(
         {
             "gene_set": res2d["Term"].astype(str).to_numpy(),
             "nes": pd.to_numeric(res2d["NES"], errors="coerce").to_numpy(),
             "es": pd.to_numeric(res2d["ES"], errors="coerce").to_numpy(),
-            "pvalue": pd.to_numeric(res2d["NOM p-val"], errors="coerce").to_numpy(),
-            "fdr": pd.to_numeric(res2d["FDR q-val"], errors="coerce").to_numpy(),
+            "pvalue": pvalue,
+            "fdr": fdr,
             "leading_edge": lead.to_numpy(),
         }
     )

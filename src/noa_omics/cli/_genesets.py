@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ._errors import handle_errors
+from ._errors import OneLineErrors, handle_errors
 
-app = typer.Typer(help="Curated NOA gene-set library: list, show, export.", no_args_is_help=True)
+app = typer.Typer(help="Curated NOA gene-set library: list, show, export.", no_args_is_help=True,
+                  cls=OneLineErrors, rich_markup_mode=None)
 
 
 class Species(str, enum.Enum):
@@ -97,19 +98,29 @@ def show(
 def export(
     fmt: ExportFormat = typer.Option(ExportFormat.gmt, "--format", "-f", help="gmt or network (TSV source/target/weight)."),
     species: Species = typer.Option(Species.human, "--species", "-s", help="Symbol species."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file (written atomically)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file (written atomically); - for standard output."),
     category: str = typer.Option(None, "--category", "-c", help="Only this category."),
 ) -> None:
     """Export the library as GMT or as a decoupler network table (tab-separated)."""
     collection = _load(species, category)
-    if not out.parent.exists():
-        _fail(f"output folder {str(out.parent)!r} does not exist; create it first.")
-    if out.is_dir():
-        _fail(f"--out {str(out)!r} is a folder; give a file name.")
+    to_stdout = str(out) == "-"
+    if not to_stdout:
+        if not out.parent.exists():
+            _fail(f"output folder {str(out.parent)!r} does not exist; create it first.")
+        if out.is_dir():
+            _fail(f"--out {str(out)!r} is a folder; give a file name.")
     if fmt is ExportFormat.gmt:
-        collection.to_gmt(out)
+        from ..genesets._gmt import format_gmt
+
+        text = format_gmt(collection)
+    else:
+        text = collection.to_network().to_csv(sep="\t", index=False)
+    if to_stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
     else:
         from .._io import write_text
 
-        write_text(out, collection.to_network().to_csv(sep="\t", index=False))
-    typer.echo(f"wrote {len(collection)} gene sets ({collection.species}, {fmt.value}) to {out}")
+        write_text(out, text, create_parent=False)
+    typer.echo(f"wrote {len(collection)} gene sets ({collection.species}, {fmt.value}) to "
+               f"{'standard output' if to_stdout else out}", err=to_stdout)

@@ -1,7 +1,7 @@
 """Entry point of the ``noa-omics`` command.
 
-Sub-commands: ``demo``, ``run``, ``score``, ``report`` (this file) and ``genesets``
-(``cli/_genesets.py``). Every command goes through :func:`handle_errors`: bad input ends with
+Sub-commands: ``demo``, ``run``, ``score``, ``report`` (this file), ``genesets``
+(``cli/_genesets.py``) and ``workflow`` (``cli/_workflow.py``). Every command goes through :func:`handle_errors`: bad input ends with
 one ``noa-omics: error: ...`` line on stderr, a non-zero exit and no partial output.
 """
 
@@ -15,9 +15,10 @@ from typing import Optional
 import typer
 
 from .._version import __version__
-from ._errors import STATE, handle_errors, quiet_libraries
 from ._census import census as _census_command
+from ._errors import STATE, OneLineErrors, handle_errors, quiet_libraries
 from ._genesets import app as _genesets_app
+from ._workflow import app as _workflow_app
 
 app = typer.Typer(
     name="noa-omics",
@@ -25,9 +26,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=OneLineErrors,
+    rich_markup_mode=None,  # plain click help: no boxes, no `<bool>` after flags
 )
 
 app.add_typer(_genesets_app, name="genesets", help="List, show and export the curated gene sets.")
+app.add_typer(_workflow_app, name="workflow", help="Copy the Snakemake workflow and its config into a folder.")
 app.command(name="census")(_census_command)
 
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Show library warnings and full tracebacks on error.")
@@ -97,21 +101,25 @@ def _run(cfg) -> Path:  # noqa: ANN001 - PipelineConfig, imported lazily
 def demo(
     out: Path = typer.Option(..., "--out", "-o", help="Results directory to create."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the demo data and the analysis."),
-    n_cells: Optional[int] = typer.Option(None, "--n-cells", help="Cells in the demo data (default 4000; 1500 with --quick)."),
+    n_cells: Optional[int] = typer.Option(None, "--n-cells", help="Cells in the demo data, at least 200 (default 4000; 1500 with --quick)."),
     quick: bool = typer.Option(False, "--quick", help="Small demo (1500 cells, fewer permutations)."),
     verbose: bool = VERBOSE,
 ) -> None:
     """Run the whole analysis on the embedded demo data and write tables, figures and report.html."""
     quiet_libraries(verbose or STATE["verbose"])
     from ..pipeline import demo_config
+    from ..pipeline._config import MIN_DEMO_CELLS
 
+    if n_cells is not None and n_cells < MIN_DEMO_CELLS:
+        raise ValueError(f"--n-cells must be at least {MIN_DEMO_CELLS} (a demo cohort of 13 donors), got {n_cells}.")
     _run(demo_config(out, seed=seed, n_cells=n_cells, quick=quick))
 
 
 @app.command()
 @handle_errors
 def run(
-    config: Path = typer.Argument(..., help="YAML config (see workflows/config.example.yaml).", show_default=False),
+    config: Path = typer.Argument(..., help="YAML config (`noa-omics workflow init DIR` writes an example: DIR/config.example.yaml).",
+                                show_default=False),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results directory (overrides 'output' in the config)."),
     verbose: bool = VERBOSE,
 ) -> None:
@@ -177,4 +185,4 @@ def report(
 
 def main() -> None:
     """Run the command line application."""
-    app()
+    app(prog_name="noa-omics")

@@ -250,7 +250,9 @@ def _donor_cells(spec: DonorSpec, n: int, rng: np.random.Generator) -> tuple[np.
 
 
 def _log_profile(types: np.ndarray, pseudotime: np.ndarray, u: _Universe) -> np.ndarray:
-    eta = np.empty((len(types), u.n))
+    # zeros, not np.empty: the rows of `other` (doublet) cells are replaced by their partners' mix
+    # later, but every arithmetic step before that touches them too
+    eta = np.zeros((len(types), u.n))
     germ = ~np.isnan(pseudotime)
     if germ.any():
         eta[germ] = _germ_weights(pseudotime[germ]) @ u.germ_profiles
@@ -389,10 +391,14 @@ def _truth_row(spec: DonorSpec, realised: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Cells of the default demo data set: the same for :func:`demo_testis` and ``noa-omics demo``.
+DEMO_N_CELLS = 4000
+
+
 def demo_testis(
     seed: int = 0,
     *,
-    n_cells: int = 6000,
+    n_cells: int = DEMO_N_CELLS,
     donors: Sequence[DonorSpec | Mapping[str, Any]] | None = None,
     species: str = "human",
 ) -> AnnData:

@@ -1,9 +1,11 @@
 """Pipeline configuration: schema, YAML loading and up-front validation.
 
-One schema serves ``noa-omics run CONFIG.yaml``, ``noa-omics demo`` and the Snakemake
-workflow (``workflows/config.schema.yaml`` states the same schema as JSON Schema). Every
-problem is reported as one :class:`ConfigError` line naming the key and the fix, *before* any
-computation starts.
+One schema, ``workflows/config.schema.yaml`` (JSON Schema, shipped in the package), is the single
+source of the keys, types, allowed values and ranges: ``noa-omics run CONFIG.yaml``, ``noa-omics
+demo`` and the Snakemake workflow all validate against it with :mod:`jsonschema`. The dataclasses
+below give the parsed config its attributes (a test checks that their fields and defaults are the
+schema's). Every problem is reported as one :class:`ConfigError` line naming the key and the fix,
+*before* any computation starts.
 
 Relative paths are resolved against the current working directory (as Snakemake does).
 """
@@ -11,15 +13,19 @@ Relative paths are resolved against the current working directory (as Snakemake 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._vocabulary import SPECIES
+from ..datasets._demo_testis import DEMO_N_CELLS
 
 #: Scoring methods of :func:`noa_omics.tl.score`.
 SCORING_METHODS: tuple[str, ...] = ("score_genes", "aucell", "ucell", "zmean")
+
+
+#: Smallest demo cohort (the schema's ``demo.n_cells`` minimum).
+MIN_DEMO_CELLS = 200
 
 
 class ConfigError(ValueError):
@@ -30,7 +36,7 @@ class ConfigError(ValueError):
 class DemoSection:
     """Generate the embedded demo data instead of reading input files."""
 
-    n_cells: int = 4000
+    n_cells: int = DEMO_N_CELLS
     spatial: bool = True
     sections: int = 4
     n_tubules: int = 30
@@ -134,73 +140,84 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def _type_ok(value: Any, annotation: str) -> bool:
-    if value is None:
-        return "None" in annotation
-    if annotation.startswith("bool"):
-        return isinstance(value, bool)
-    if annotation.startswith("int"):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation.startswith("str"):
-        return isinstance(value, str)
-    if annotation.startswith("list[str]"):
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return True
+def _where(path: Sequence[Any]) -> str:
+    keys = [str(p) for p in path if not isinstance(p, int)]
+    return "the config" if not keys else f"section {keys[0]!r}" if len(keys) == 1 else "section " + repr(".".join(keys))
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a mapping of keys to values, got {type(data).__name__}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r} in {where}; allowed keys: {', '.join(fields)}."
-        )
-    kwargs = {}
-    for name, value in data.items():
-        annotation = str(fields[name].type)
-        if name in _SECTIONS and cls is PipelineConfig:
-            kwargs[name] = None if value is None and name in ("demo", "singlecell", "spatial") else _build(
-                _SECTIONS[name], value, f"section {name!r}"
-            )
-            continue
-        if not _type_ok(value, annotation):
-            raise ConfigError(
-                f"key {name!r} in {where} must be of type {annotation.replace(' | None', ' or null')}, "
-                f"got {value!r}."
-            )
-        kwargs[name] = value
+def _schema_message(err: Any) -> str:
+    """One readable line for a :mod:`jsonschema` validation error (key, rule, fix)."""
+    path = list(err.absolute_path)
+    key = ".".join(str(p) for p in path) or "the config"
+    rule, expected, value = err.validator, err.validator_value, err.instance
+    if rule == "additionalProperties":
+        allowed = list(err.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        return f"unknown key {unknown[0]!r} in {_where(path)}; allowed keys: {', '.join(allowed)}."
+    if rule == "type":
+        names = [expected] if isinstance(expected, str) else list(expected)
+        if not path:
+            return f"the config must be a mapping of keys to values, got {type(value).__name__}."
+        return f"key {key!r} must be of type {' or '.join(names)}, got {value!r}."
+    if rule == "enum":
+        if path[:1] == ["species"]:
+            return f"unknown species {value!r}; use one of {[v for v in expected if v]} or null (detect)."
+        if path[:2] == ["scoring", "methods"]:
+            return f"unknown scoring method {value!r}; use one of {list(expected)}."
+        return f"unknown value {value!r} for {key!r}; use one of {list(expected)}."
+    if rule == "minimum":
+        return f"{key} is {value}; use at least {expected}."
+    if rule == "minItems":
+        return f"{key} is empty; name at least {expected} value(s)."
+    if rule == "uniqueItems":
+        return f"{key} lists a value twice; list each once."
+    if rule == "minLength":
+        return f"{key!r} is empty; give a value."
+    return f"{key}: {err.message}"  # pragma: no cover - rules the schema does not use
+
+
+def check_schema(data: Mapping[str, Any]) -> None:
+    """Validate a parsed config against the one schema (``workflows/config.schema.yaml``).
+
+    The same file is given to :func:`snakemake.utils.validate` by the Snakefile, so the
+    command line and the workflow accept exactly the same configs. Raises :class:`ConfigError`
+    with one line for the first problem (in document order).
+    """
+    import jsonschema
+
+    from ._workflow import config_schema
+
+    validator = jsonschema.Draft202012Validator(config_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        raise ConfigError(_schema_message(errors[0]))
+
+
+def _build(cls: type, data: Mapping[str, Any] | None) -> Any:
+    kwargs = dict(data or {})
+    if cls is PipelineConfig:
+        for name, section in _SECTIONS.items():
+            if name in kwargs:
+                value = kwargs[name]
+                kwargs[name] = None if value is None and name in ("demo", "singlecell", "spatial") else _build(
+                    section, value)
     return cls(**kwargs)
 
 
 def config_from_dict(data: Mapping[str, Any] | None) -> PipelineConfig:
     """Build and check a :class:`PipelineConfig` from a plain mapping (parsed YAML).
 
-    Checks key names, value types and allowed values; input files are checked by
-    :func:`validate_inputs`.
+    Key names, value types and allowed values are checked against the configuration schema
+    (:func:`check_schema`); the rules that relate several keys are checked here; input files are
+    checked by :func:`validate_inputs`.
     """
     if data is None:
         data = {}
-    cfg = _build(PipelineConfig, data, "the config")
-    if cfg.species is not None and cfg.species not in SPECIES:
-        raise ConfigError(f"unknown species {cfg.species!r}; use one of {list(SPECIES)} or null (detect).")
-    if not cfg.scoring.methods:
-        raise ConfigError("scoring.methods is empty; name at least one of " + ", ".join(SCORING_METHODS) + ".")
-    for method in cfg.scoring.methods:
-        if method not in SCORING_METHODS:
-            raise ConfigError(f"unknown scoring method {method!r}; use one of {list(SCORING_METHODS)}.")
-    if len(set(cfg.scoring.methods)) != len(cfg.scoring.methods):
-        raise ConfigError("scoring.methods lists a method twice; list each method once.")
+    check_schema(data)
+    cfg = _build(PipelineConfig, data)
     if cfg.demo is not None:
         if cfg.singlecell is not None and cfg.singlecell.path is not None:
             raise ConfigError("the config has both a 'demo' section and singlecell.path; keep one of them.")
-        if cfg.demo.n_cells < 200:
-            raise ConfigError(f"demo.n_cells is {cfg.demo.n_cells}; use at least 200 cells.")
-        if cfg.demo.sections < 1 or cfg.demo.n_tubules < 4:
-            raise ConfigError("demo.sections must be at least 1 and demo.n_tubules at least 4.")
         cfg.singlecell = cfg.singlecell or SingleCellSection()
         if cfg.demo.spatial and cfg.spatial is None:
             cfg.spatial = SpatialSection()
@@ -214,10 +231,6 @@ def config_from_dict(data: Mapping[str, Any] | None) -> PipelineConfig:
             section = getattr(cfg, name)
             if section is not None and not section.path:
                 raise ConfigError(f"section {name!r} has no 'path'; name the .h5ad file to read.")
-    if cfg.enrichment.permutations < 10:
-        raise ConfigError("enrichment.permutations must be at least 10.")
-    if not cfg.output:
-        raise ConfigError("'output' is empty; name the results directory.")
     return cfg
 
 

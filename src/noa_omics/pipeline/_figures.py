@@ -82,26 +82,38 @@ def donor_scores(adata: AnnData, *, sample_key: str, condition_key: str, referen
     if germ.sum() == 0:
         germ = np.ones(adata.n_obs, dtype=bool)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(conditions) + 2), 4.5))
+    # a condition without germ cells (Sertoli-cell-only, Klinefelter) gets a labelled empty column
     pl.donor_scores(adata[germ], gene_set, sample_key=sample_key, condition_key=condition_key,
-                    score_key=score_key, order=conditions, ax=ax, show=False)
+                    score_key=score_key, order=conditions, empty_label="no germ cells", ax=ax, show=False)
     ax.set_title(f"{gene_set} in germ cells: donor means by condition (95% CI)")
     return fig
 
 
-def forest(effects: pd.DataFrame, *, gene_set: str = FOCUS_SET, max_rows: int = 45) -> Any:
-    """Donor-level effects of each condition vs the reference for one set (:func:`noa.pl.forest`)."""
+def forest(effects: pd.DataFrame, *, gene_set: str = FOCUS_SET, max_rows: int = 45, alpha: float = 0.05) -> Any:
+    """Donor-level effects of each condition vs the reference for one set (:func:`noa.pl.forest`).
+
+    The title says how many comparisons reached ``q < alpha`` (or that none did); comparisons
+    with one donor on a side are drawn without a CI and comparisons without donors are counted,
+    not drawn (see :func:`noa.pl.forest`).
+    """
     from .. import pl
 
-    table = effects.dropna(subset=["effect"])
-    if gene_set not in set(table["variable"]):
-        gene_set = table["variable"].iloc[0]
+    table = effects
+    estimated = table.dropna(subset=["effect"])
+    if gene_set not in set(estimated["variable"]):  # the focus set has no estimate: show one that has
+        gene_set = (estimated if len(estimated) else table)["variable"].iloc[0]
     table = table[table["variable"] == gene_set]
     order = {c: i for i, c in enumerate(CELL_TYPES)}
     table = table.assign(_order=table["group"].map(order).fillna(len(order)))
-    table = table.sort_values(["_order", "condition"], kind="stable").drop(columns="_order").head(max_rows)
-    fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(table) + 1.6))
-    pl.forest(table.reset_index(drop=True), label_columns=["group", "condition"], ax=ax, show=False)
-    ax.set_title(f"{gene_set}: effect vs reference per cell type (red: q < 0.05)")
+    table = table.sort_values(["_order", "condition"], kind="stable").drop(columns="_order")
+    shown = table[table["effect"].notna()].head(max_rows)
+    table = pd.concat([shown, table[table["effect"].isna()]])
+    fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(shown) + 1.6))
+    ax = pl.forest(table.reset_index(drop=True), label_columns=["group", "condition"], alpha=alpha, ax=ax, show=False)
+    n_sig = ax.noa_n_significant
+    verdict = (f"red: q < {alpha:g} ({n_sig} of {len(shown)})" if n_sig
+               else f"no comparison reached q < {alpha:g}")
+    ax.set_title(f"{gene_set}: effect vs reference per cell type; {verdict}")
     return fig
 
 

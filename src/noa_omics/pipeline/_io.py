@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._io import atomic_path, write_text  # noqa: F401  (write_text is re-exported for the pipeline)
+from .._io import atomic_path, make_temp_dir, not_writable_error, write_text  # noqa: F401  (write_text is re-exported for the pipeline)
 
 #: Name of the file that marks a directory as a complete noa-omics results directory.
 MANIFEST_NAME = "manifest.json"
@@ -93,10 +93,7 @@ def check_writable_dir(path: str | os.PathLike[str], *, what: str = "output") ->
         except OSError:
             writable = False
     if not writable:
-        raise PermissionError(
-            f"cannot write {what} {str(path)!r}: directory {str(parent)!r} is not writable; "
-            "choose another output location."
-        )
+        raise not_writable_error(path, parent, what=what)
     return path
 
 
@@ -127,7 +124,7 @@ def staged_directory(path: str | os.PathLike[str], *, overwrite: bool = True) ->
     _check_replaceable(final, overwrite=overwrite)
     check_writable_dir(final, what="output directory")
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{final.name}.tmp-", dir=final.parent))
+    staging = make_temp_dir(final)
     try:
         yield staging
         _check_replaceable(final, overwrite=overwrite)

@@ -32,8 +32,12 @@ def demo_config(out: str | Path, *, seed: int = 0, n_cells: int | None = None, q
     """Config of ``noa-omics demo``: the whole analysis on the embedded demo data.
 
     ``quick`` uses 1500 cells, two spatial sections of 20 tubules and 100 enrichment permutations.
+    ``n_cells=None`` takes that default (the demo's 4000 cells without ``quick``); any other value
+    is used as given and checked by the schema (0 and negatives are errors, never the default).
     """
-    cfg = PipelineConfig(output=str(out), seed=seed, demo=DemoSection(n_cells=n_cells or (1500 if quick else 4000)))
+    if n_cells is None:
+        n_cells = 1500 if quick else DemoSection().n_cells
+    cfg = PipelineConfig(output=str(out), seed=seed, demo=DemoSection(n_cells=n_cells))
     if quick:
         cfg.demo.sections, cfg.demo.n_tubules = 2, 20
         cfg.enrichment.permutations = 100

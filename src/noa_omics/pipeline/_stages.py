@@ -62,13 +62,13 @@ FIGURES: dict[str, tuple[str, str]] = {
     "annotation_embedding": ("Cell-type annotation", "UMAP of the cells coloured by noa_cell_type."),
     "confusion_matrix": ("Annotation accuracy", "Fraction of each true type (rows) given each label (columns); needs a truth_cell_type column (demo data)."),
     "celltype_heatmap": ("Cell type x gene set", "Mean per-cell score of each gene set (marker sets left out) in each cell type, scaled 0-1 per set."),
-    "donor_scores": ("Per-donor apoptosis by condition", "Per-donor mean apoptosis score in germ cells by condition, with 95 % CIs."),
+    "donor_scores": ("Per-donor apoptosis by condition", "Per-donor mean apoptosis score in germ cells by condition, with 95 % CIs; a condition without germ cells (e.g. Sertoli-cell-only, Klinefelter) has a labelled empty column."),
     "composition": ("Composition per donor", "Broad cell-class proportions per donor (left) and the donor-level effect of each condition with its 95 % CI (right; filled: q < 0.05)."),
-    "forest": ("Condition effects", "apoptosis_intrinsic: donor-level effect (difference of donor means) of each condition against the reference per cell type, Welch 95 % CI; red: q < 0.05."),
-    "enrichment": ("Pseudobulk enrichment", "Normalised enrichment score of the curated sets per cell type and condition."),
-    "tubules": ("Tubule map", "The section with the highest mean niche-collapse index (NCI): tubule outlines coloured by histology (left) and NCI, 0 intact .. 1 collapsed (right)."),
+    "forest": ("Condition effects", "apoptosis_intrinsic: donor-level effect (difference of donor means) of each condition against the reference per cell type, Welch 95 % CI. Red: q < 0.05 (the title says when none is); open diamonds: one donor on a side, so no CI; comparisons without donors are counted in the legend, not drawn."),
+    "enrichment": ("Pseudobulk enrichment", "Normalised enrichment score (colour) of the curated sets per cell type and condition; dot size: FDR (key on the right; permutation FDRs are at least 1/(permutations+1))."),
+    "tubules": ("Tubule map", "The section with the highest mean niche-collapse index (NCI): tubule outlines coloured by histology (left) and NCI from 0 intact (dark purple) to 1 collapsed (yellow-green) (right)."),
     "histology_composition": ("Tubule histology per sample", "Fraction of tubules in each histology class."),
-    "multihit_heatmap": ("Multi-hit profiles", "Axis z-scores per sample (rows), with histology and apoptosis context."),
+    "multihit_heatmap": ("Multi-hit profiles", "Axis z-scores per sample (rows: donor and condition); the two strips on the right give each sample's histology and apoptosis context; blank cells are not evaluable (too few cells or a missing input, listed in the multihit table's missing_ingredients)."),
 }
 
 
@@ -291,8 +291,12 @@ def stage_report(cfg: PipelineConfig, ws: Workspace, *, command: str | None = No
     from ..report import render_report
 
     manifest = build_manifest(cfg, ws, command=command)
+    # the file list first, so this report has the same "Output files" as `noa-omics report`
+    # (report.html and manifest.json are not listed in either)
+    records = lambda: _io.file_records(ws.root, exclude=lambda rel: rel.startswith("work/") or rel == _io.MANIFEST_NAME)  # noqa: E731
+    manifest["files"] = records()
     _io.write_text(ws.path("report.html"), render_report(ws.root, manifest=manifest))
-    manifest["files"] = _io.file_records(ws.root, exclude=lambda rel: rel.startswith("work/") or rel == _io.MANIFEST_NAME)
+    manifest["files"] = records()  # now with report.html
     _io.write_json(ws.path(_io.MANIFEST_NAME), manifest)
     return manifest
 

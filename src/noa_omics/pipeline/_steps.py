@@ -249,11 +249,19 @@ def cell_type_counts(adata: AnnData, *, sample_key: str, condition_key: str | No
 
 
 def annotation_accuracy(adata: AnnData, *, truth_key: str, cell_type_key: str = "noa_cell_type") -> pd.DataFrame:
-    """Confusion table (truth x predicted counts) against a ground-truth label column."""
+    """Confusion table (truth x predicted counts) against a ground-truth label column.
+
+    Rows and columns follow the biological order of the vocabulary (germ stages from SSC to
+    elongating spermatids, then somatic types), as in the confusion-matrix figure.
+    """
+    from .._vocabulary import CELL_TYPES
+
     truth = adata.obs[truth_key].astype(str)
     pred = adata.obs[cell_type_key].astype(str)
-    table = pd.crosstab(truth, pred).rename_axis(index="truth", columns=None).reset_index()
-    return table
+    table = pd.crosstab(truth, pred)
+    order = lambda labels: [t for t in CELL_TYPES if t in labels] + sorted(set(labels) - set(CELL_TYPES))  # noqa: E731
+    table = table.loc[order(table.index), order(table.columns)]
+    return table.rename_axis(index="truth", columns=None).reset_index()
 
 
 def profile(adata: AnnData, *, sample_key: str, condition_key: str | None = None, reference: str | None = None,
@@ -318,7 +326,7 @@ def enrichment(adata: AnnData, *, sample_key: str, condition_key: str, reference
 
     return tl.enrichment(adata, sample_key=sample_key, condition_key=condition_key, reference=reference,
                          cell_type_key=cell_type_key, gene_sets=gene_sets, layer="counts",
-                         permutation_num=permutations, min_size=min_size, seed=random_state,
+                         n_permutations=permutations, min_size=min_size, random_state=random_state,
                          gene_symbols=gene_symbols)
 
 
@@ -347,7 +355,7 @@ def spatial(sdata: AnnData, *, sample_key: str, cell_type_key: str = "noa_cell_t
     tubules = noa_spatial.tubule_metrics(sdata, cell_type_key=cell_type_key, spatial_key=spatial_key,
                                          sample_key=sample_key, score_key=score_key, obs_keys=carry)
     niche = noa_spatial.niche_summary(sdata, sample_key=sample_key, cell_type_key=cell_type_key,
-                                      spatial_key=spatial_key, metrics=tubules, seed=random_state)
+                                      spatial_key=spatial_key, metrics=tubules, random_state=random_state)
     tubules = tubules.rename_axis("tubule").reset_index()
     niche = niche.rename_axis(sample_key).reset_index()
     return tubules, niche

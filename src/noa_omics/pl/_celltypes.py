@@ -117,6 +117,7 @@ def donor_scores(
     score_key: str | None = None,
     order: Sequence[Any] | None = None,
     ncols: int = 4,
+    empty_label: str = "no cells",
     ax: Any = None,
     show: bool | None = None,
     save: str | Path | None = None,
@@ -140,6 +141,9 @@ def donor_scores(
         ``groups``).
     order
         Order of the conditions on the x axis.
+    empty_label
+        Written in the column of a condition (in ``order``) without any donor value, e.g.
+        ``"no germ cells"`` when the plotted cells are germ cells and a condition has none.
     ax, show, save
         As in scanpy (``ax`` only without ``groupby``).
 
@@ -181,6 +185,9 @@ def donor_scores(
             values = sub.loc[sub[condition_key].astype(object) == condition, value_key].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
             if not len(values):
+                # an empty column says why it is empty instead of looking like a drawing error
+                panel.text(i, 0.5, empty_label, transform=panel.get_xaxis_transform(), rotation=90,
+                           ha="center", va="center", fontsize=8, color="#57606a")
                 continue
             colour = colours[i % len(colours)]
             jitter = rng.uniform(-0.12, 0.12, len(values))
@@ -208,8 +215,12 @@ def forest(
 ) -> Any:
     """Forest plot of :func:`noa.tl.compare_conditions` effects with their 95% CIs.
 
-    Rows with ``qvalue < alpha`` are drawn in red; rows without a CI (fewer than two donors on a
-    side) show the point only.
+    Rows with ``qvalue < alpha`` are drawn in red. Comparisons with a single donor on a side
+    have no CI (one donor says nothing about donor-to-donor variation): they are drawn as open
+    grey diamonds, point only, and the legend says why. Comparisons without an estimate (no
+    sample on a side) are left out and counted in the legend, never drawn as empty rows. A
+    label column that is the same on every row (e.g. the gene set) is left out of the labels
+    and named in the axes title instead.
 
     Parameters
     ----------
@@ -225,35 +236,58 @@ def forest(
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib Axes; ``ax.noa_n_significant`` holds the number of red rows (the caller can
+    title the figure honestly).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     results = _as_frame(results, "results")
     check_frame_columns(results, ["effect", "ci_low", "ci_high"], name="results")
     if label_columns is None:
         label_columns = [c for c in ("variable", "group", "condition") if c in results.columns and results[c].notna().any()]
     check_frame_columns(results, label_columns, name="results")
-    labels = results[list(label_columns)].astype(str).agg(" / ".join, axis=1).tolist() if label_columns else [
-        str(i) for i in results.index
-    ]
+    estimated = results["effect"].notna().to_numpy()
+    n_missing = int((~estimated).sum())
+    results = results[estimated].reset_index(drop=True)
+    constant = [c for c in label_columns if len(results) > 1 and results[c].astype(str).nunique() == 1]
+    varying = [c for c in label_columns if c not in constant]
+    labels = [" / ".join(row) for row in results[varying].astype(str).itertuples(index=False, name=None)] \
+        if varying else [str(i) for i in results.index]
     n = len(results)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.0, 0.32 * n + 1.2))
+        fig, ax = plt.subplots(figsize=(6.0, 0.32 * max(n, 1) + 1.4))
     else:
         fig = ax.figure
     y = np.arange(n)[::-1]
     q = results["qvalue"].to_numpy(dtype=float) if "qvalue" in results.columns else np.full(n, np.nan)
-    colour = np.where(np.isfinite(q) & (q < alpha), "tab:red", "tab:blue")
+    significant = np.isfinite(q) & (q < alpha)
+    colour = np.where(significant, "tab:red", "tab:blue")
     effect = results["effect"].to_numpy(dtype=float)
     low = results["ci_low"].to_numpy(dtype=float)
     high = results["ci_high"].to_numpy(dtype=float)
     has_ci = np.isfinite(low) & np.isfinite(high)
     ax.hlines(y[has_ci], low[has_ci], high[has_ci], color=colour[has_ci], linewidth=1.5)
-    ax.scatter(effect, y, color=colour, s=30, zorder=3)
+    ax.scatter(effect[has_ci], y[has_ci], color=colour[has_ci], s=30, zorder=3)
+    ax.scatter(effect[~has_ci], y[~has_ci], facecolor="white", edgecolor="grey", marker="D", s=30, zorder=3)
     ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(y, labels)
     ax.set_xlabel("effect (difference of donor means) and 95% CI")
+    if not n:
+        ax.text(0.5, 0.5, "no comparison could be estimated\n(no donors on a side)", transform=ax.transAxes,
+                ha="center", va="center", color="#57606a")
+    handles = [Line2D([], [], color="tab:blue", marker="o", label=f"q >= {alpha:g}")]
+    if significant.any():
+        handles.insert(0, Line2D([], [], color="tab:red", marker="o", label=f"q < {alpha:g}"))
+    if (~has_ci).any():
+        handles.append(Line2D([], [], color="grey", marker="D", markerfacecolor="white", linestyle="none",
+                              label="one donor on a side: no CI"))
+    if n_missing:
+        handles.append(Line2D([], [], linestyle="none", label=f"{n_missing} comparison(s) without donors not shown"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if constant:
+        ax.set_title(", ".join(str(results[c].iloc[0]) for c in constant), fontsize=10)
+    ax.noa_n_significant = int(significant.sum())
     return _finish(fig, ax, show=show, save=save)
 
 
@@ -302,20 +336,29 @@ def enrichment(
     rows = list(table.groupby("gene_set")["nes"].mean().sort_values().index)
     x = table["column"].map({c: i for i, c in enumerate(columns)}).to_numpy()
     y = table["gene_set"].map({r: i for i, r in enumerate(rows)}).to_numpy()
-    fdr = np.clip(table["fdr"].to_numpy(dtype=float), fdr_cap, 1.0)
-    size = 20 + 180 * (-np.log10(np.nan_to_num(fdr, nan=1.0)) / -math.log10(fdr_cap))
+    def dot_size(fdr_values: np.ndarray) -> np.ndarray:
+        clipped = np.clip(np.nan_to_num(np.asarray(fdr_values, dtype=float), nan=1.0), fdr_cap, 1.0)
+        return 20 + 180 * (-np.log10(clipped) / -math.log10(fdr_cap))
+
+    size = dot_size(table["fdr"].to_numpy(dtype=float))
     nes = table["nes"].to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(nes))) if np.isfinite(nes).any() else 1.0
     if ax is None:
-        fig, ax = plt.subplots(figsize=(0.6 * len(columns) + 4, 0.32 * len(rows) + 1.8))
+        fig, ax = plt.subplots(figsize=(0.75 * len(columns) + 5, 0.36 * len(rows) + 2.2))
     else:
         fig = ax.figure
     points = ax.scatter(x, y, c=nes, s=size, cmap=cmap, vmin=-limit, vmax=limit, edgecolor="black", linewidth=0.3)
-    ax.set_xticks(range(len(columns)), columns, rotation=90)
-    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=10)
+    ax.set_yticks(range(len(rows)), rows, fontsize=10)
     ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     fig.colorbar(points, ax=ax, fraction=0.046, pad=0.02, label="NES")
+    # dot-size key: the FDR each size stands for (sizes are capped at fdr_cap)
+    steps = [1.0] + [10.0 ** -k for k in range(1, int(round(-math.log10(fdr_cap))) + 1)]
+    handles = [ax.scatter([], [], s=float(dot_size(np.array([f]))[0]), color="white", edgecolor="black",
+                          linewidth=0.6, label=f"{f:g}" + (" or less" if f == fdr_cap else "")) for f in steps]
+    ax.legend(handles=handles, title="FDR", loc="upper left", bbox_to_anchor=(1.25, 1.0), frameon=False,
+              fontsize=9, title_fontsize=9, labelspacing=1.1, borderpad=0.8)
     return _finish(fig, ax, show=show, save=save)
 
 

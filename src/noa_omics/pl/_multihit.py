@@ -11,8 +11,10 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 
 from .._vocabulary import APOPTOSIS_CONTEXTS, AXES
-from ._utils import CONTEXT_COLORS
-from ._utils import finish
+from ._utils import CONTEXT_COLORS, HISTOLOGY_COLORS, finish
+
+#: Background of heatmap cells without a value.
+NAN_COLOR = "#EEEEEE"
 
 __all__ = ["multihit_heatmap", "multihit_profile"]
 
@@ -69,9 +71,11 @@ def multihit_heatmap(
 
     Returns
     -------
-    The axes (None when ``show=True``). A colour strip on the right gives the apoptosis context;
-    with the stability columns of :func:`noa_omics.tl.multihit_stability`, unstable calls are
-    hatched and their donor label gets the fraction of resamples behind the call.
+    The axes (None when ``show=True``). Two labelled colour strips on the right give each donor's
+    histology and apoptosis context; rows read ``donor (condition)`` when the table has a
+    ``condition`` column; blank cells (not evaluable) are explained in the legend. With the
+    stability columns of :func:`noa_omics.tl.multihit_stability`, unstable calls are hatched and
+    each donor label gets the fraction of resamples behind the call.
     """
     table = _table(table)
     columns = list(columns) if columns is not None else list(AXES) + (
@@ -80,15 +84,15 @@ def multihit_heatmap(
     _check_columns(table, columns)
     values = table[columns].astype(float)
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.8 * len(columns) + 2.5, 0.35 * len(values) + 1.5))
+        _, ax = plt.subplots(figsize=(0.8 * len(columns) + 4.5, 0.35 * len(values) + 1.8))
     finite = np.abs(values.to_numpy()[np.isfinite(values.to_numpy())])
     if vmax is None:
         vmax = max(2.0, float(np.percentile(finite, 95))) if finite.size else 2.0
     data = np.ma.masked_invalid(values.to_numpy())
     image = ax.imshow(data, cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(columns)), [c.replace("_", " ") for c in columns], rotation=45, ha="right")
-    ax.set_yticks(range(len(values)), [str(i) for i in values.index])
-    ax.set_facecolor("#EEEEEE")  # NaN cells (not evaluable)
+    ax.set_yticks(range(len(values)), _row_labels(table))
+    ax.set_facecolor(NAN_COLOR)  # NaN cells (not evaluable), explained in the legend
     if annotate:
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
@@ -96,25 +100,51 @@ def multihit_heatmap(
                 if np.isfinite(v):
                     ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7,
                             color="white" if abs(v) > 0.6 * vmax else "black")
-    if "apoptosis_context" in table.columns:
-        n_col = len(columns)
-        for i, context in enumerate(table["apoptosis_context"].astype(str)):
-            unstable = "unstable" in table.columns and bool(table["unstable"].iloc[i])
-            ax.add_patch(plt.Rectangle((n_col - 0.5 + 0.15, i - 0.5), 0.5, 1.0,
-                                       facecolor=CONTEXT_COLORS.get(context, "#FFFFFF"), clip_on=False,
-                                       hatch="///" if unstable else None, edgecolor="black" if unstable else None))
-        if "context_stability" in table.columns:
-            ax.set_yticks(range(len(values)), [
-                f"{i} ({p:.0%}{', unstable' if u else ''})" for i, p, u in
-                zip(values.index, table["context_stability"], table.get("unstable", [False] * len(values)))])
-        ax.set_xlim(-0.5, n_col - 0.5)
-        handles = [Patch(color=CONTEXT_COLORS[c], label=c.replace("_", " ")) for c in APOPTOSIS_CONTEXTS
-                   if c in set(table["apoptosis_context"])]
-        ax.legend(handles=handles, title="apoptosis context", loc="upper left", bbox_to_anchor=(1.25, 1.0),
-                  fontsize=8, title_fontsize=8, frameon=False)
-    ax.figure.colorbar(image, ax=ax, label="robust z vs reference", fraction=0.04, pad=0.12)
+    handles: list = []
+    strips = [(key, colours) for key, colours in (("histology", HISTOLOGY_COLORS), ("apoptosis_context", CONTEXT_COLORS))
+              if key in table.columns]
+    n_col = len(columns)
+    unstable = (table["unstable"].astype(bool).to_numpy() if "unstable" in table.columns
+                else np.zeros(len(table), dtype=bool))
+    for k, (key, colours) in enumerate(strips):
+        left = n_col - 0.5 + 0.15 + 0.6 * k
+        for i, value in enumerate(table[key].astype(str)):
+            hatched = key == "apoptosis_context" and bool(unstable[i])
+            ax.add_patch(plt.Rectangle((left, i - 0.5), 0.5, 1.0, facecolor=colours.get(value, "#FFFFFF"),
+                                       clip_on=False, hatch="///" if hatched else None,
+                                       edgecolor="black" if hatched else "none"))
+        ax.text(left + 0.25, len(values) - 0.5 + 0.2, key.replace("apoptosis_", "").replace("_", " "),
+                rotation=45, ha="right", va="top", fontsize=9)
+        present = set(table[key].astype(str))
+        handles.append(Patch(color="none", label=key.replace("_", " ")))
+        handles += [Patch(color=c, label="  " + v.replace("_", " ")) for v, c in colours.items() if v in present]
+    if "context_stability" in table.columns:
+        labels = list(_row_labels(table))
+        ax.set_yticks(range(len(values)), [
+            f"{label} ({p:.0%}{', unstable' if u else ''})"
+            for label, p, u in zip(labels, table["context_stability"], unstable)])
+        if unstable.any():
+            handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
+                                 label="unstable call\n(share of resamples\nin brackets)"))
+    ax.set_xlim(-0.5, n_col - 0.5)
+    if values.isna().to_numpy().any():
+        handles.append(Patch(facecolor=NAN_COLOR, edgecolor="#999999",
+                             label="blank: not evaluable\n(too few cells or no input;\nsee missing_ingredients)"))
+    bar = ax.figure.colorbar(image, ax=ax, label="robust z vs reference", fraction=0.04,
+                             pad=0.03 + 0.09 * len(strips))
+    if handles:
+        # right of the colour bar, in the colour bar's own coordinates, so nothing overlaps
+        bar.ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(4.5, 1.0), fontsize=8,
+                      frameon=False, handlelength=1.2)
     ax.set_title("multi-hit profile per donor")
     return finish(ax.figure, ax, show=show, save=save)
+
+
+def _row_labels(table: pd.DataFrame) -> list[str]:
+    """Donor ids with their condition (``D04 (sertoli cell only)``) when the table has one."""
+    if "condition" not in table.columns:
+        return [str(i) for i in table.index]
+    return [f"{i} ({str(c).replace('_', ' ')})" for i, c in zip(table.index, table["condition"])]
 
 
 def multihit_profile(
@@ -197,6 +227,14 @@ def multihit_profile(
         ax.fill(ang, closed, color=color, alpha=0.25)
         if threshold is not None:
             ax.plot(ang, np.full_like(ang, threshold), color="black", lw=0.8, ls="--")
-        ax.set_xticks(angles, list(AXES))
-    ax.set_title(title, fontsize=10)
+        ax.set_xticks(angles, list(AXES), fontsize=9)
+        # labels sit outside the outer ring and the ring leaves room above the largest value,
+        # so the polygon never runs into its labels
+        finite = closed[np.isfinite(closed)]
+        top = max([1.0, threshold or 0.0, *(finite.tolist() if finite.size else [])]) * 1.15
+        ax.set_ylim(min(0.0, float(finite.min()) if finite.size else 0.0) * 1.15, top)
+        ax.tick_params(axis="x", pad=10)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_rlabel_position(90 / len(AXES))
+    ax.set_title(title, fontsize=10, pad=18 if kind == "radar" else 6)
     return finish(ax.figure, ax, show=show, save=save)

@@ -39,7 +39,7 @@ def tubules(
     sample_key: str | None = None,
     sample: str | None = None,
     metrics: pd.DataFrame | None = None,
-    cmap: str = "magma_r",
+    cmap: str = "viridis",
     point_size: float | None = None,
     outline_width: float = 1.2,
     legend: bool = True,
@@ -67,7 +67,9 @@ def tubules(
     metrics
         Output of :func:`noa_omics.spatial.tubule_metrics`; computed when needed and None.
     cmap
-        Colormap of continuous values.
+        Colormap of continuous values. Outlines are thin lines on white, so the map is used up
+        to 85 % of its range (:func:`outline_cmap`): with the default ``viridis`` an intact
+        tubule (NCI 0) is dark purple and a collapsed one (NCI 1) yellow-green, both visible.
     point_size
         Marker size of the cells (default from the number of cells).
     outline_width
@@ -156,7 +158,7 @@ def tubules(
                 ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, title=color)
         else:
             numeric = values.astype(float).to_numpy()
-            coll = PolyCollection(polys, facecolors="none", linewidths=outline_width, cmap=cmap)
+            coll = PolyCollection(polys, facecolors="none", linewidths=outline_width, cmap=outline_cmap(cmap))
             coll.set_array(numeric)
             if color == "niche_collapse_index":
                 coll.set_clim(0.0, 1.0)
@@ -173,6 +175,15 @@ def tubules(
     ax.set_yticks([])
     ax.set_title(f"tubules: {color}" + ("" if sample is None else f" ({sample})"))
     return _finish(fig, ax, show=show, save=save)
+
+
+def outline_cmap(name: str, *, stop: float = 0.85) -> Any:
+    """``name`` cut at ``stop`` of its range, so that neither end is a near-white line on white."""
+    import matplotlib
+    from matplotlib.colors import ListedColormap
+
+    base = matplotlib.colormaps[name]
+    return ListedColormap(base(np.linspace(0.0, stop, 256)), name=f"{name}_outline")
 
 
 def _palette(labels: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import html
 import json
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -17,8 +18,8 @@ from .._io import write_text
 
 #: Rows shown per table in the report (the CSV file holds all rows).
 MAX_ROWS = 25
-#: Columns shown per table.
-MAX_COLUMNS = 14
+#: Columns shown per table (wider tables wrap their cells; the CSV file holds every column).
+MAX_COLUMNS = 24
 
 
 def _esc(value: Any) -> str:
@@ -148,9 +149,104 @@ def _render_provenance(manifest: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+# ---------------------------------------------------------------------------------------------
+# Findings first: one row per donor, before any figure
+# ---------------------------------------------------------------------------------------------
+
+#: |z| from which an axis counts as a donor's hit in the summary (the rules' "raised" level).
+HIT_Z = 2.0
+#: Axes and scores named as hits, in the order of the multi-hit model.
+HIT_COLUMNS = ("genetic", "endocrine", "oxidative", "epigenetic", "inflammation", "niche", "germ_apoptosis")
+
+
+def _main_hits(row: pd.Series, *, top: int = 3) -> str:
+    hits = []
+    for col in HIT_COLUMNS:
+        value = pd.to_numeric(row.get(col), errors="coerce")
+        if pd.notna(value) and abs(float(value)) >= HIT_Z:
+            hits.append((abs(float(value)), f"{col.replace('_', ' ')} z={float(value):+.1f}"))
+    hits.sort(key=lambda h: -h[0])
+    return ", ".join(text for _, text in hits[:top]) or f"none (all |z| < {HIT_Z:g})"
+
+
+def donor_summary(results_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """Per-donor findings of a results directory: condition, histology, apoptosis context with its
+    evidence sentence and the main hits (axes with :math:`|z| \\ge 2`, largest first).
+
+    Read from ``tables/multihit.csv``; None when the run has no multi-hit table.
+    """
+    path = Path(results_dir) / "tables" / "multihit.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    if table.empty:
+        return None
+    sample = table.columns[0]
+    out = pd.DataFrame({"donor": table[sample].astype(str)})
+    for col in ("condition", "histology", "apoptosis_context"):
+        if col in table.columns:
+            out[col] = table[col].astype(str).str.replace("_", " ")
+    out["main hits"] = [_main_hits(row) for _, row in table.iterrows()]
+    if "evidence" in table.columns:
+        out["evidence"] = table["evidence"].fillna("").astype(str)
+    return out
+
+
+def _section_donors(ctx: dict[str, Any]) -> str:
+    frame = donor_summary(ctx["results_dir"])
+    if frame is None:
+        return ""
+    body = frame.rename(columns=lambda c: c.replace("_", " ")).to_html(index=False, escape=True, border=0,
+                                                                        classes="donors")
+    return (
+        '<p class="note">One row per donor, from the multi-hit model (<code>tables/multihit.csv</code>): '
+        f"the condition, the tubule histology, the apoptosis context with the sentence that explains it, "
+        f"and the main hits (axes with |z| &ge; {HIT_Z:g} against the reference donors, largest first).</p>\n"
+        f'<div class="tablewrap">{body}</div>'
+    )
+
+
+def _section_summary(ctx: dict[str, Any]) -> str:
+    summary = ctx["manifest"].get("summary", {})
+    items = "\n".join(
+        f"<div>{_esc(k.replace('_', ' '))}<b class=\"list\">{_esc(', '.join(map(str, v)))}</b></div>"
+        if isinstance(v, list) else f"<div>{_esc(k.replace('_', ' '))}<b>{_esc(v)}</b></div>"
+        for k, v in summary.items()
+    ) or "<div>no summary<b>-</b></div>"
+    return f'<div class="summary">\n{items}\n</div>'
+
+
+def _section_figures(ctx: dict[str, Any]) -> str:
+    return "\n".join(_render_figure(ctx["results_dir"], e) for e in ctx["figures"]) or "<p>No figures.</p>"
+
+
+def _section_tables(ctx: dict[str, Any]) -> str:
+    return "\n".join(_render_table(ctx["results_dir"], e, ctx["max_rows"]) for e in ctx["tables"]) or "<p>No tables.</p>"
+
+
+def _section_provenance(ctx: dict[str, Any]) -> str:
+    return _render_provenance(ctx["manifest"])
+
+
+#: The report's sections in page order: (anchor id, heading, renderer). A renderer takes the
+#: context (``results_dir``, ``manifest``, ``figures``, ``tables``, ``max_rows``) and returns
+#: HTML, or "" to leave the section out. Adding a section is adding one entry.
+SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], str]]] = [
+    ("summary", "Summary", _section_summary),
+    ("donors", "Donors at a glance", _section_donors),
+    ("figures", "Figures", _section_figures),
+    ("tables", "Tables", _section_tables),
+    ("provenance", "Provenance", _section_provenance),
+]
+
+
 def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, Any] | None = None,
                   max_rows: int = MAX_ROWS, title: str | None = None) -> str:
     """Render the HTML report of a results directory.
+
+    The page opens with the run summary and the per-donor findings (condition, histology,
+    apoptosis context with its evidence sentence, main hits), then the figures, the tables and
+    the provenance (with the list of output files and their checksums); see :data:`SECTIONS`.
 
     Parameters
     ----------
@@ -176,14 +272,28 @@ def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, An
         manifest = load_manifest(results_dir)
     figures = _entries(results_dir, manifest, "figures", ".png")
     tables = _entries(results_dir, manifest, "tables", ".csv")
-    summary = manifest.get("summary", {})
-    summary_html = "\n".join(
-        f"<div>{_esc(k.replace('_', ' '))}<b class=\"list\">{_esc(', '.join(map(str, v)))}</b></div>"
-        if isinstance(v, list) else f"<div>{_esc(k.replace('_', ' '))}<b>{_esc(v)}</b></div>"
-        for k, v in summary.items()
-    ) or "<div>no summary<b>-</b></div>"
-    toc = [f'<li><a href="#{_anchor(e["path"])}">{_esc(e.get("title", e["path"]))}</a></li>' for e in figures + tables]
-    toc.append('<li><a href="#provenance">Provenance</a></li>')
+    ctx = {"results_dir": results_dir, "manifest": manifest, "figures": figures, "tables": tables,
+           "max_rows": max_rows}
+    rendered = [(anchor, heading, render(ctx)) for anchor, heading, render in SECTIONS]
+    rendered = [(anchor, heading, html_) for anchor, heading, html_ in rendered if html_]
+    toc = []
+    for anchor, heading, _ in rendered:
+        toc.append(f'<li><a href="#{anchor}">{_esc(heading)}</a></li>')
+        if anchor == "figures":
+            toc += [f'<li class="sub"><a href="#{_anchor(e["path"])}">{_esc(e.get("title", e["path"]))}</a></li>'
+                    for e in figures]
+        if anchor == "tables":
+            toc += [f'<li class="sub"><a href="#{_anchor(e["path"])}">{_esc(e.get("title", e["path"]))}</a></li>'
+                    for e in tables]
+    nav = '<nav><h3>Contents</h3><ol>\n' + "\n".join(toc) + "\n</ol></nav>"
+    parts = []
+    for anchor, heading, html_ in rendered:
+        if anchor == "figures":
+            parts.append(nav)  # findings first, then the contents of the rest
+        parts.append(f'<h2 id="{anchor}">{_esc(heading)}</h2>\n{html_}')
+    if nav not in parts:
+        parts.insert(0, nav)
+    body = "\n".join(parts)
     warnings = manifest.get("warnings", [])
     warnings_html = (
         '<div class="warn"><b>Warnings</b><ul>' + "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul></div>"
@@ -194,11 +304,7 @@ def render_report(results_dir: str | os.PathLike[str], *, manifest: dict[str, An
         version=_esc(manifest.get("noa_omics_version", __version__)),
         created=_esc(manifest.get("created", "?")),
         warnings=warnings_html,
-        summary=summary_html,
-        toc="\n".join(toc),
-        figures="\n".join(_render_figure(results_dir, e) for e in figures) or "<p>No figures.</p>",
-        tables="\n".join(_render_table(results_dir, e, max_rows) for e in tables) or "<p>No tables.</p>",
-        provenance=_render_provenance(manifest),
+        body=body,
     )
 
 

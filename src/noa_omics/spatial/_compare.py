@@ -132,6 +132,7 @@ def compare_tubules(
             condition_key=condition_key,
             reference=reference,
             groupby=groupby,
+            min_cells=1,  # one row per donor already (its tubules aggregated)
         )
         res = res.copy()
         res.insert(0, "metric", v)

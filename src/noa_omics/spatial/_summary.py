@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._validation import check_adata, check_frame_columns, check_obs_key, check_spatial
+from .._validation import check_adata, check_frame_columns, check_obs_key, check_spatial, renamed_arguments
 from .._vocabulary import CELL_CLASSES, CELL_TYPE_TO_CLASS, HISTOLOGIES
 from ._metrics import tubule_metrics
 from ._utils import cell_types, sections
@@ -26,6 +26,7 @@ NHOOD_CLASSES: tuple[str, ...] = ("germ", "sertoli", "leydig", "immune")
 _SEVERITY = {h: k for k, h in enumerate(HISTOLOGIES)}
 
 
+@renamed_arguments(n_perms="n_permutations", seed="random_state")
 def niche_summary(
     adata: AnnData,
     *,
@@ -38,8 +39,8 @@ def niche_summary(
     score_key: str | None = None,
     nhood_classes: Sequence[str] = NHOOD_CLASSES,
     n_neighs: int = 6,
-    n_perms: int = 200,
-    seed: int = 0,
+    n_permutations: int = 200,
+    random_state: int = 0,
     microns_per_unit: float = 1.0,
     section_area: Mapping[str, float] | None = None,
     confidence: float = 0.95,
@@ -72,10 +73,11 @@ def niche_summary(
         Neighbours per cell of the spatial k-nearest-neighbour graph
         (:func:`squidpy.gr.spatial_neighbors_knn`; ``spatial_neighbors(coord_type="generic")`` on
         squidpy < 1.8).
-    n_perms
-        Label permutations of :func:`squidpy.gr.nhood_enrichment`.
-    seed
-        Permutation seed.
+    n_permutations
+        Label permutations of :func:`squidpy.gr.nhood_enrichment` (``n_perms=``, the old name,
+        still works with a FutureWarning).
+    random_state
+        Permutation seed (``seed=`` is the old name).
     microns_per_unit
         Length of one coordinate unit in micrometres (default 1: coordinates in µm, as in
         Slide-seq / Stereo-seq / Xenium exports; pass e.g. the µm per pixel of a Visium
@@ -142,8 +144,8 @@ def niche_summary(
     unknown = set(nhood_classes) - set(CELL_CLASSES)
     if unknown:
         raise ValueError(f"unknown cell class(es) {sorted(unknown)}; use {list(CELL_CLASSES)}.")
-    if n_neighs < 1 or n_perms < 10:
-        raise ValueError("`n_neighs` must be >= 1 and `n_perms` >= 10.")
+    if n_neighs < 1 or n_permutations < 10:
+        raise ValueError("`n_neighs` must be >= 1 and `n_permutations` >= 10.")
     if not (isinstance(microns_per_unit, (int, float)) and np.isfinite(microns_per_unit) and microns_per_unit > 0):
         raise ValueError(f"`microns_per_unit` must be a positive number, got {microns_per_unit!r}.")
     if not 0 < float(confidence) < 1:
@@ -197,7 +199,7 @@ def niche_summary(
         for sec in secs:
             idx = pos[sec_values == sec]
             hull_area[name] += _hull_area(coords[idx])
-            z = _nhood_z(adata, idx, classes[idx], spatial_key, n_neighs, n_perms, seed)
+            z = _nhood_z(adata, idx, classes[idx], spatial_key, n_neighs, n_permutations, random_state)
             row = {"sample": name}
             for a, b in pairs:
                 row[f"nhood_{a}_{b}"] = z.get((a, b), np.nan)
@@ -223,8 +225,8 @@ def niche_summary(
         "sample_key": sample_key,
         "section_key": section_key,
         "n_neighs": int(n_neighs),
-        "n_perms": int(n_perms),
-        "seed": int(seed),
+        "n_permutations": int(n_permutations),
+        "random_state": int(random_state),
         "microns_per_unit": float(microns_per_unit),
         "section_area_source": "given" if section_area is not None else "convex_hull",
         "confidence": float(confidence),
