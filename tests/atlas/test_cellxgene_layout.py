@@ -88,7 +88,7 @@ def test_profiles_identical(human_pair):
 def test_comparisons_identical_when_compare_conditions_scores(human_pair):
     sym, cxg = _labelled(human_pair)
     kw = dict(value_key=["apoptosis_intrinsic", "stress_heat"], condition_key="condition", reference="control",
-              groupby="noa_cell_type")
+              groupby="noa_cell_type", min_cells=1)  # small fixture: few cells per donor and type
     expected = _quiet(noa.tl.compare_conditions, sym, sample_key="donor", **kw)
     got = _quiet(noa.tl.compare_conditions, cxg, sample_key="donor_id", gene_symbols="feature_name", **kw)
     cols = ["effect", "ci_low", "ci_high", "pvalue", "qvalue", "n_samples"]

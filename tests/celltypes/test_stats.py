@@ -49,7 +49,7 @@ def test_welch_matches_scipy():
 def test_compare_conditions_welch_equals_scipy_on_donor_means():
     cells = _per_cell(CASE, CONTROL)
     res = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
-                                    reference="control")
+                                    reference="control", min_cells=1)  # 3 cells per donor by design
     row = res.iloc[0]
     ref = stats.ttest_ind(CASE, CONTROL, equal_var=False)
     assert row["effect"] == pytest.approx(CASE.mean() - CONTROL.mean())
@@ -82,7 +82,7 @@ def test_permutation_exact_equals_hand_enumeration():
     assert exact
     assert p == pytest.approx(0.4)
     res = noa.tl.compare_conditions(_per_cell(x, y), value_key="score", sample_key="donor",
-                                    condition_key="condition", reference="control", method="permutation")
+                                    condition_key="condition", reference="control", method="permutation", min_cells=1)
     assert res["pvalue"].iloc[0] == pytest.approx(0.4)
 
 
@@ -159,7 +159,7 @@ def test_monte_carlo_p_counts_the_observed_labelling_exactly():
     # through compare_conditions (donor means are exactly x and y)
     res = noa.tl.compare_conditions(_per_cell(x, y), value_key="score", sample_key="donor",
                                     condition_key="condition", reference="control", method="permutation",
-                                    n_permutations=19)
+                                    n_permutations=19, min_cells=1)
     assert res["pvalue"].iloc[0] == 1.0 / 20.0
 
 

@@ -84,8 +84,12 @@ def test_borderline_donor_is_flagged_unstable():
 
 def test_light_adata_reproduces_multihit():
     adata = _noisy(shift=0.3)
-    light = _light_adata(adata, sample_key="sample", condition_key="condition", cell_type_key="noa_cell_type",
-                         score_key="scores", method="score_genes", layer=None, axes=None, species="human")
+    from noa_omics._identifiers import symbol_view
+
+    symbols, _, _ = symbol_view(adata)
+    light = _light_adata(adata, symbols, sample_key="sample", condition_key="condition",
+                         cell_type_key="noa_cell_type", score_key="scores", method="score_genes", layer=None,
+                         gene_symbols=None, axes=None, species="human")
     assert light.n_vars <= 2 and "XIST" in light.var_names  # only the single-gene ingredients
     full = noa.tl.multihit(adata, inplace=False, **KW)
     again = noa.tl.multihit(light, inplace=False, **{**KW, "score_key": "noa_stability_scores"}, species="human")

@@ -189,11 +189,13 @@ def _dumbbell(centre_distance: float, radius: float = 10.0, seed: int = 0):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_split_depth_default_is_the_documented_0_33(seed):
     """Pins the documented ``split_depth=0.33`` (kills a default moved to 0.4, which the ARI >= 0.9
-    tests do not see): a valley 0.61-0.63 of the peak splits at 0.33 and merges at 0.4."""
+    tests do not see): discs 16.9 spacings apart leave a valley that splits at 0.33 and merges at
+    0.4 (with the rim and barrier rules of the depth map, the valley is shallower than the bare
+    geometric sqrt(1 - (d / 2r)^2))."""
     import inspect
 
     assert inspect.signature(noa.spatial.assign_tubules).parameters["split_depth"].default == 0.33
-    adata = _dumbbell(15.75, seed=seed)
+    adata = _dumbbell(16.9, seed=seed)
     default = noa.spatial.assign_tubules(adata, inplace=False)
     at_033 = noa.spatial.assign_tubules(adata, split_depth=0.33, inplace=False)
     at_040 = noa.spatial.assign_tubules(adata, split_depth=0.4, inplace=False)

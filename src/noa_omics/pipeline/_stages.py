@@ -160,16 +160,18 @@ def stage_load(cfg: PipelineConfig, ws: Workspace) -> None:
 
     from .. import datasets
 
+    donors = None
     if cfg.has_singlecell:
         if cfg.demo is not None:
             raw = datasets.demo_testis(seed=cfg.seed, n_cells=cfg.demo.n_cells)
+            donors = raw.uns["demo"]["donors"]
         else:
             raw = ad.read_h5ad(cfg.singlecell.path)
         ws.save_adata("singlecell_input", prepare_singlecell(cfg, raw))
-        del raw
+        del raw  # one matrix in memory at a time
     if cfg.has_spatial:
-        if cfg.demo is not None and cfg.demo.link_donors and cfg.has_singlecell:
-            sdata = datasets.demo_spatial_for_donors(raw.uns["demo"]["donors"], seed=cfg.seed,
+        if cfg.demo is not None and cfg.demo.link_donors and donors is not None:
+            sdata = datasets.demo_spatial_for_donors(donors, seed=cfg.seed,
                                                      n_tubules=cfg.demo.n_tubules)
         elif cfg.demo is not None:
             sdata = datasets.demo_spatial(seed=cfg.seed, sections=cfg.demo.sections, n_tubules=cfg.demo.n_tubules)
