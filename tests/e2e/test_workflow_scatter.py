@@ -128,7 +128,8 @@ def test_four_sample_workflow_matches_the_cli(four_samples, tmp_path):
     for name in names:
         a = pd.read_csv(out / "tables" / name)
         b = pd.read_csv(cli_out / "tables" / name)
-        assert len(a), name
+        # one donor per case condition here: pseudobulk enrichment needs two, so it may be empty
+        assert len(a) or name == "enrichment.csv", name
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, obj=name)
     wf = ad.read_h5ad(out / "results.h5ad")
     cli = ad.read_h5ad(cli_out / "results.h5ad")
