@@ -172,3 +172,11 @@ def test_pipeline_forest_falls_back_to_a_set_with_estimates():
     fig = _figures.forest(effects)
     assert fig.axes[0].get_title().startswith("stress_heat:")
     plt.close("all")
+
+
+def test_context_and_histology_strips_use_distinct_colours():
+    """The heatmap's two strips share one legend: a colour must name one histology or one context."""
+    from noa_omics.pl._utils import CONTEXT_COLORS, HISTOLOGY_COLORS
+
+    assert not set(CONTEXT_COLORS.values()) & set(HISTOLOGY_COLORS.values())
+    assert len(set(CONTEXT_COLORS.values())) == len(CONTEXT_COLORS)

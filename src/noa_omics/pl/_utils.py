@@ -14,10 +14,11 @@ HISTOLOGY_COLORS: Mapping[str, str] = {
     "sertoli_cell_only": "#CC79A7",
 }
 
-#: Colours of the apoptosis contexts (colour-blind safe, Okabe-Ito).
+#: Colours of the apoptosis contexts (colour-blind safe, Okabe-Ito), none shared with a histology:
+#: the multi-hit heatmap draws both strips side by side with one legend.
 CONTEXT_COLORS: Mapping[str, str] = {
-    "protective": "#009E73",
-    "irreversible": "#D55E00",
+    "protective": "#F0E442",
+    "irreversible": "#3B3B3B",
     "potentially_reversible": "#0072B2",
     "not_elevated": "#56B4E9",
     "indeterminate": "#BBBBBB",
