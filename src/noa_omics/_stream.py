@@ -69,17 +69,21 @@ class RowBlockMatrix:
         return self.shape[0]
 
 
-def log1p_cp10k(block: sp.csr_matrix, target_sum: float = 1e4) -> sp.csr_matrix:
+def log1p_cp10k(block: sp.spmatrix, target_sum: float = 1e4, *, dtype=np.float32) -> sp.csr_matrix:
     r"""Per-cell normalisation of a counts block: :math:`\log(1 + 10^4\,x_{cg} / \sum_g x_{cg})`.
 
-    The same arithmetic as ``scanpy.pp.normalize_total(target_sum=1e4)`` followed by
-    ``scanpy.pp.log1p`` on float32 data. Every cell's total is over all its genes, and a block
-    always holds whole rows, so the result does not depend on the block size. Cells with no counts
-    stay zero.
+    With the default ``dtype=np.float32``, the same arithmetic as
+    ``scanpy.pp.normalize_total(target_sum=1e4)`` followed by ``scanpy.pp.log1p`` on float32 data;
+    ``dtype=None`` keeps a floating input's dtype (float64 for integers). Every cell's total is over
+    all its genes, and a block always holds whole rows, so the result does not depend on the block
+    size. Cells with no counts stay zero. ``block`` is not modified.
     """
-    block = sp.csr_matrix(block, dtype=np.float32, copy=True)
-    totals = np.asarray(block.sum(axis=1), dtype=np.float32).ravel()
-    scale = np.divide(np.float32(target_sum), totals, out=np.zeros_like(totals), where=totals > 0)
+    if dtype is None:
+        dtype = block.dtype if np.issubdtype(block.dtype, np.floating) else np.float64
+    dtype = np.dtype(dtype)
+    block = sp.csr_matrix(block, dtype=dtype, copy=True)
+    totals = np.asarray(block.sum(axis=1), dtype=dtype).ravel()
+    scale = np.divide(dtype.type(target_sum), totals, out=np.zeros_like(totals), where=totals > 0)
     block.data *= np.repeat(scale, np.diff(block.indptr))
     np.log1p(block.data, out=block.data)
     return block

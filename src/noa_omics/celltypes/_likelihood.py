@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._stream import log1p_cp10k
+
 LIKELIHOOD_DEFAULTS: dict[str, Any] = {
     "n_iter": 8,
     "pseudocount": 1000.0,
@@ -69,12 +71,9 @@ def count_matrix(matrix: Any, is_counts: bool) -> sp.csr_matrix:
 
 
 def log_normalise(counts: sp.csr_matrix, target_sum: float = 1e4) -> sp.csr_matrix:
-    totals = np.asarray(counts.sum(axis=1)).ravel()
-    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-    out = sp.diags(scale) @ counts
-    out = sp.csr_matrix(out)
-    out.data = np.log1p(out.data)
-    return out
+    """:math:`\log(1 + 10^4 x / \text{total})` per cell in the counts' own float dtype (one rule:
+    :func:`noa_omics._stream.log1p_cp10k`)."""
+    return log1p_cp10k(counts, target_sum, dtype=None)
 
 
 def zmean_scores(logx: sp.csr_matrix, sets: list[np.ndarray]) -> np.ndarray:
