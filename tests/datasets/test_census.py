@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 import sys
-import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,19 +18,8 @@ from noa_omics._stream import log1p_cp10k
 soma = pytest.importorskip("tiledbsoma")
 import tiledbsoma.io  # noqa: E402
 
-#: Cell Ontology ids and names the Census would carry for the demo's truth types.
-CL = {
-    "sertoli": ("CL:0000216", "Sertoli cell"), "leydig": ("CL:0000178", "Leydig cell"),
-    "spermatogonia": ("CL:0000020", "spermatogonium"), "SSC": ("CL:0000020", "spermatogonium"),
-    "spermatocyte": ("CL:0000017", "spermatocyte"), "round_spermatid": ("CL:0000018", "spermatid"),
-    "elongating_spermatid": ("CL:0000018", "spermatid"), "endothelial": ("CL:0000115", "endothelial cell"),
-    "macrophage": ("CL:0000235", "macrophage"), "t_cell": ("CL:0000084", "T cell"),
-    "peritubular_myoid": ("CL:0002481", "peritubular myoid cell"), "other": ("CL:0000057", "fibroblast"),
-}
-
-
-def fake_ensembl(symbol: str) -> str:
-    return "ENSG" + str(int(hashlib.md5(symbol.encode()).hexdigest()[:10], 16)).zfill(11)[:11]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared layout helpers
+from atlas.layouts import CL, fake_ensembl  # noqa: E402  (CELLxGENE names and ids, Ensembl-like ids)
 
 
 def census_layout(adata):
@@ -44,12 +31,11 @@ def census_layout(adata):
         "donor_id": adata.obs["sample"].astype(str).to_numpy(),
         "disease": np.where(adata.obs["condition"].astype(str) == "control", "normal",
                             adata.obs["condition"].astype(str)),
-        "cell_type": [CL[t][1] for t in truth], "cell_type_ontology_term_id": [CL[t][0] for t in truth],
+        "cell_type": [CL[t][0] for t in truth], "cell_type_ontology_term_id": [CL[t][1] for t in truth],
         "tissue_general": "testis", "assay": "10x 3' v3",
     }, index=adata.obs_names.to_numpy())
-    var = pd.DataFrame({"feature_name": adata.var_names.to_numpy(),
-                        "feature_id": [fake_ensembl(s) for s in adata.var_names]},
-                       index=[fake_ensembl(s) for s in adata.var_names])
+    ids = fake_ensembl(adata.var_names)
+    var = pd.DataFrame({"feature_name": adata.var_names.to_numpy(), "feature_id": ids}, index=ids)
     return ad.AnnData(X=sp.csr_matrix(adata.layers["counts"], dtype=np.float32), obs=obs, var=var)
 
 
@@ -227,7 +213,7 @@ def big_experiment(tmp_path_factory, demo):
     obs = pd.DataFrame({"donor_id": rng.choice([f"D{i:02d}" for i in range(40)], n_obs),
                         "tissue_general": "testis"}, index=[f"cell{i}" for i in range(n_obs)])
     var = pd.DataFrame({"feature_name": demo.var_names.to_numpy()},
-                       index=[fake_ensembl(s) for s in demo.var_names])
+                       index=fake_ensembl(demo.var_names))
     uri = str(tmp_path_factory.mktemp("soma_big") / "cells")
     return write_experiment(uri, obs, var, random_count_blocks(n_obs, len(var), per_cell=40, seed=2))
 
