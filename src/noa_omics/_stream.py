@@ -69,7 +69,8 @@ class RowBlockMatrix:
         return self.shape[0]
 
 
-def log1p_cp10k(block: sp.spmatrix, target_sum: float = 1e4, *, dtype=np.float32) -> sp.csr_matrix:
+def log1p_cp10k(block: sp.spmatrix, target_sum: float = 1e4, *, dtype=np.float32,
+                share_structure: bool = False) -> sp.csr_matrix:
     r"""Per-cell normalisation of a counts block: :math:`\log(1 + 10^4\,x_{cg} / \sum_g x_{cg})`.
 
     With the default ``dtype=np.float32``, the same arithmetic as
@@ -77,11 +78,22 @@ def log1p_cp10k(block: sp.spmatrix, target_sum: float = 1e4, *, dtype=np.float32
     ``dtype=None`` keeps a floating input's dtype (float64 for integers). Every cell's total is over
     all its genes, and a block always holds whole rows, so the result does not depend on the block
     size. Cells with no counts stay zero. ``block`` is not modified.
+
+    ``share_structure=True`` (a CSR ``block`` in canonical format only) returns a matrix that shares
+    ``block``'s ``indices`` and ``indptr`` arrays and owns only a new ``data`` array: half the memory
+    of a copy. Neither matrix may then be re-sorted or pruned in place.
     """
     if dtype is None:
         dtype = block.dtype if np.issubdtype(block.dtype, np.floating) else np.float64
     dtype = np.dtype(dtype)
-    block = sp.csr_matrix(block, dtype=dtype, copy=True)
+    if share_structure:
+        if not (sp.issparse(block) and block.format == "csr" and block.has_canonical_format):
+            raise ValueError("share_structure=True needs a CSR matrix in canonical format (sorted indices, no "
+                             "duplicates); call sum_duplicates() on it first.")
+        data = block.data.astype(dtype, copy=True)
+        block = sp.csr_matrix((data, block.indices, block.indptr), shape=block.shape, copy=False)
+    else:
+        block = sp.csr_matrix(block, dtype=dtype, copy=True)
     totals = np.asarray(block.sum(axis=1), dtype=dtype).ravel()
     scale = np.divide(dtype.type(target_sum), totals, out=np.zeros_like(totals), where=totals > 0)
     block.data *= np.repeat(scale, np.diff(block.indptr))

@@ -70,6 +70,20 @@ def test_log1p_cp10k_equals_scanpy(demo):
                                ref.X.toarray(), rtol=1e-6, atol=1e-6)
 
 
+def test_log1p_cp10k_share_structure_needs_canonical_csr(demo):
+    counts = sp.csr_matrix(demo.layers["counts"], dtype=np.float32)
+    shared = log1p_cp10k(counts, share_structure=True)
+    assert np.shares_memory(shared.indices, counts.indices) and not np.shares_memory(shared.data, counts.data)
+    np.testing.assert_array_equal(shared.toarray(), log1p_cp10k(counts).toarray())
+    unsorted = sp.csr_matrix((np.array([1.0, 2.0], dtype=np.float32), np.array([1, 0]), np.array([0, 2])),
+                             shape=(1, 2))
+    unsorted.has_sorted_indices = False
+    with pytest.raises(ValueError, match="canonical"):
+        log1p_cp10k(unsorted, share_structure=True)
+    with pytest.raises(ValueError, match="canonical"):
+        log1p_cp10k(counts.tocsc(), share_structure=True)
+
+
 def test_open_reads_census_columns_and_harmonises_cl_ids(experiment, demo):
     with noa.datasets.open_soma(experiment, chunk_size=250) as cells:
         assert cells.shape == demo.shape

@@ -93,3 +93,28 @@ def test_embedding_figure_subsamples_large_data():
     small = _figures.annotation_embedding(adata)
     assert "subsample" not in small.axes[0].get_title()
     assert len(small.axes[0].collections[0].get_offsets()) == n
+
+
+def test_prepare_expression_share_counts_halves_the_copies():
+    """The load stage's memory-lean mode: the counts layer *is* the input matrix, X shares its index
+    arrays, and the values are scanpy's normalize_total + log1p; the default mode shares nothing with
+    its input."""
+    import scanpy as sc
+
+    raw = noa.datasets.demo_testis(seed=0, n_cells=400)
+    raw.X = raw.layers["counts"].copy()
+    del raw.layers["counts"]
+    ref = raw.copy()
+    sc.pp.normalize_total(ref, target_sum=1e4)
+    sc.pp.log1p(ref)
+    lean = steps.prepare_expression(raw, counts_layer=None, share_counts=True)
+    assert np.shares_memory(lean.layers["counts"].data, raw.X.data)
+    assert np.shares_memory(lean.X.indices, lean.layers["counts"].indices)
+    assert not np.shares_memory(lean.X.data, lean.layers["counts"].data)
+    np.testing.assert_allclose(lean.X.toarray(), ref.X.toarray(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(lean.layers["counts"].toarray(), raw.X.toarray())  # counts untouched
+    plain = steps.prepare_expression(raw, counts_layer=None)
+    assert not np.shares_memory(plain.layers["counts"].data, raw.X.data)
+    assert not np.shares_memory(plain.X.indices, raw.X.indices)
+    np.testing.assert_array_equal(plain.X.toarray(), lean.X.toarray())
+    assert plain.uns["log1p"] == {"base": None}  # what scanpy.pp.log1p records (read by HVG)

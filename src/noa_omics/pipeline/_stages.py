@@ -147,11 +147,14 @@ class Workspace:
 
 
 def prepare_singlecell(cfg: PipelineConfig, raw: AnnData) -> AnnData:
-    """Normalised copy of single-cell input (all of it, or one sample: normalisation is per cell)."""
+    """Normalised single-cell input (all of it, or one sample: normalisation is per cell).
+
+    ``raw`` is consumed: its counts matrix becomes the result's ``layers["counts"]`` without a
+    copy (``share_counts=True``), so the caller must drop it."""
     counts_layer = cfg.singlecell.counts_layer
     if counts_layer is not None and counts_layer not in raw.layers and cfg.demo is not None:
         counts_layer = None
-    return _steps.prepare_expression(raw, counts_layer=counts_layer)
+    return _steps.prepare_expression(raw, counts_layer=counts_layer, share_counts=True)
 
 
 def stage_load(cfg: PipelineConfig, ws: Workspace) -> None:

@@ -58,7 +58,8 @@ def _copy_annotations(adata: AnnData, *, skip_layers: set[Any]) -> AnnData:
     return out
 
 
-def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", target_sum: float = 1e4) -> AnnData:
+def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", target_sum: float = 1e4,
+                       share_counts: bool = False) -> AnnData:
     """Copy ``adata`` with raw counts in ``layers["counts"]`` and log-normalised values in ``X``.
 
     Parameters
@@ -70,23 +71,33 @@ def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", t
         Layer holding the raw counts; ``"raw"`` reads ``adata.raw.X``; None reads them from ``X``.
     target_sum
         Library size after normalisation (``scanpy.pp.normalize_total``).
+    share_counts
+        Memory-lean mode for a caller that drops ``adata`` afterwards (the pipeline's load stage):
+        a float32 CSR counts matrix becomes ``layers["counts"]`` without a copy (it is only put in
+        canonical format, in place), and ``X`` shares its ``indices``/``indptr``, so the result
+        holds 1.5 matrices instead of 2 (and the step peaks at 1.5 instead of 3-4).
 
     Returns
     -------
     AnnData
-        A new object: ``X`` = :math:`\\log(1 + 10^4\\, x_{cg} / \\sum_g x_{cg})`,
+        A new object: ``X`` = :math:`\\log(1 + 10^4\\, x_{cg} / \\sum_g x_{cg})`
+        (:func:`noa_omics._stream.log1p_cp10k`, the arithmetic of ``scanpy.pp.normalize_total`` and
+        ``scanpy.pp.log1p``),
         ``layers["counts"]`` = raw counts (float32, CSR). With ``counts_layer="raw"`` the genes are
         those of ``raw.var`` (with the ``var`` columns where the genes match) and ``raw`` is not
         copied (its counts are ``layers["counts"]``).
     """
-    import scanpy as sc
-
     from .._identifiers import counts_layout
+    from .._stream import log1p_cp10k
 
     check_adata(adata)
     layout = counts_layout(adata, counts_layer, option="counts_layer")
     counts = layout.matrix
-    counts = sp.csr_matrix(counts, dtype=np.float32) if not sp.issparse(counts) else counts.tocsr().astype(np.float32)
+    if share_counts and sp.issparse(counts) and counts.format == "csr" and counts.dtype == np.float32:
+        counts = sp.csr_matrix(counts, copy=False)
+    else:
+        counts = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+    counts.sum_duplicates()  # canonical (sorted, no duplicates): X shares its index arrays
     if layout.use_raw:
         # counts in raw.X (the CELLxGENE layout): the result has raw's genes; var columns joined
         var = layout.var.copy()
@@ -100,9 +111,8 @@ def prepare_expression(adata: AnnData, *, counts_layer: str | None = "counts", t
     else:
         out = _copy_annotations(adata, skip_layers={"counts", counts_layer})  # no copy of X: two matrices, not four
     out.layers["counts"] = counts
-    out.X = counts.copy()
-    sc.pp.normalize_total(out, target_sum=target_sum)
-    sc.pp.log1p(out)
+    out.X = log1p_cp10k(counts, target_sum, share_structure=True)
+    out.uns["log1p"] = {"base": None}  # what scanpy.pp.log1p records
     _record(out, "prepare", {"counts_layer": counts_layer, "counts_from": layout.where, "target_sum": float(target_sum)})
     return out
 
@@ -133,22 +143,27 @@ def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str
 
 
 def embed(adata: AnnData, *, n_top_genes: int = 2000, n_pcs: int = 30, n_neighbors: int = 15, random_state: int = 0,
-          umap: bool = True, knn_method: str = "auto", exact_max_cells: int | None = None) -> None:
+          umap: bool = True, knn_method: str = "auto", exact_max_cells: int | None = None,
+          umap_max_cells: int | None = None) -> None:
     """PCA on highly variable genes, neighbour graph and UMAP, in place; reuses what ``adata`` carries.
 
     An atlas that already holds ``obsm["X_pca"]``, ``obsp["connectivities"]`` or
     ``obsm["X_umap"]`` keeps them (``uns["noa_pipeline"]["embed"]["reused"]`` lists which). The
     graph comes from :func:`noa_omics._knn.neighbors`: exact kNN up to ``exact_max_cells`` cells
     (default :data:`noa_omics._knn.EXACT_MAX_CELLS`), pynndescent above, seeded by
-    ``random_state``. ``umap=False`` stops after the graph (the annotation smooths on it).
+    ``random_state``. ``umap=False`` stops after the graph (the annotation smooths on it). The
+    UMAP is :func:`noa_omics._embedding.umap`: a full ``scanpy.tl.umap`` up to ``umap_max_cells``
+    cells (default :data:`noa_omics._embedding.UMAP_MAX_CELLS`), above that a UMAP of that many
+    seeded anchor cells extended to the others along the kNN graph.
     """
     import scanpy as sc
 
-    from .. import _knn
+    from .. import _embedding, _knn
 
     check_adata(adata, min_obs=10)
     limit = _knn.EXACT_MAX_CELLS if exact_max_cells is None else int(exact_max_cells)
     reused: list[str] = []
+    umap_info: dict[str, Any] = {}
     params: dict[str, Any] = {"n_neighbors": n_neighbors, "random_state": random_state}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -174,7 +189,11 @@ def embed(adata: AnnData, *, n_top_genes: int = 2000, n_pcs: int = 30, n_neighbo
             if "X_umap" in adata.obsm:
                 reused.append("X_umap")
             else:
-                sc.tl.umap(adata, random_state=random_state)
+                limit_umap = _embedding.UMAP_MAX_CELLS if umap_max_cells is None else int(umap_max_cells)
+                umap_params = _embedding.umap(adata, max_cells=limit_umap, n_neighbors=n_neighbors,
+                                              random_state=random_state)
+                umap_info = {"umap_method": umap_params["method"],
+                             "umap_cells_laid_out": umap_params["n_cells_laid_out"]}
     previous = dict(adata.uns.get(PIPELINE_UNS_KEY, {}).get("embed", {}))
     if umap and previous and {"X_pca", "connectivities"} <= set(reused):
         # second call of a two-part embedding (graph, then UMAP): keep what the first one computed
@@ -183,7 +202,7 @@ def embed(adata: AnnData, *, n_top_genes: int = 2000, n_pcs: int = 30, n_neighbo
         params = {**previous, "reused": before + [r for r in reused if r == "X_umap"] or "none"}
     else:
         params["reused"] = reused or "none"
-    _record(adata, "embed", params)
+    _record(adata, "embed", {**params, **umap_info})
 
 
 def resolve_species(adata: AnnData, species: str | None, *, gene_symbols: str | None = None) -> str:
