@@ -57,6 +57,10 @@ def count_matrix(matrix: Any, is_counts: bool) -> sp.csr_matrix:
     For :math:`x = \\log(1 + s\\,y/n)` the smallest non-zero :math:`e^x - 1` of a cell is
     :math:`s/n` (one count), so dividing by it recovers the counts exactly.
     """
+    if is_counts and _shareable(matrix):
+        # canonical CSR without stored zeros: a float64 copy of the values only (the index arrays
+        # are shared with ``matrix``; nothing here sorts or prunes them)
+        return sp.csr_matrix((matrix.data.astype(np.float64), matrix.indices, matrix.indptr), shape=matrix.shape)
     x = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
     x.eliminate_zeros()
     if is_counts:
@@ -70,10 +74,17 @@ def count_matrix(matrix: Any, is_counts: bool) -> sp.csr_matrix:
     return x
 
 
+def _shareable(matrix: Any) -> bool:
+    """CSR in canonical format with no stored zeros: its index arrays can be shared safely."""
+    return (sp.issparse(matrix) and matrix.format == "csr" and bool(matrix.has_canonical_format)
+            and not (matrix.data == 0).any())
+
+
 def log_normalise(counts: sp.csr_matrix, target_sum: float = 1e4) -> sp.csr_matrix:
     """:math:`\log(1 + 10^4 x / \text{total})` per cell in the counts' own float dtype (one rule:
-    :func:`noa_omics._stream.log1p_cp10k`)."""
-    return log1p_cp10k(counts, target_sum, dtype=None)
+    :func:`noa_omics._stream.log1p_cp10k`); a new values array on the counts' index arrays when
+    they can be shared."""
+    return log1p_cp10k(counts, target_sum, dtype=None, share_structure=_shareable(counts))
 
 
 def zmean_scores(logx: sp.csr_matrix, sets: list[np.ndarray]) -> np.ndarray:
@@ -156,21 +167,20 @@ def fit_mixture(
     gene_total = np.asarray(counts.sum(axis=0)).ravel()
     ambient = gene_total / gene_total.sum()
     keep = ambient > 0
-    y = counts[:, keep] if not keep.all() else counts
-    a = ambient[keep]
+    # genes without counts are not cut out of ``counts`` (a copy of the matrix): their emission
+    # is set to 1, log 0, and they have no stored entries, so they add nothing to the likelihood
     resp = start.astype(np.float64)
     for _ in range(max(1, int(n_iter))):
-        mass = np.asarray(y.T @ resp).T  # K x G
-        profile = (mass + pseudocount * a[None, :]) / (mass.sum(axis=1, keepdims=True) + pseudocount)
-        emission = (1 - ambient_floor) * profile + ambient_floor * a[None, :]
-        loglik = np.asarray(y @ np.log(emission).T)
+        mass = np.asarray(counts.T @ resp).T  # K x G
+        profile = (mass + pseudocount * ambient[None, :]) / (mass.sum(axis=1, keepdims=True) + pseudocount)
+        emission = (1 - ambient_floor) * profile + ambient_floor * ambient[None, :]
+        emission[:, ~keep] = 1.0
+        loglik = np.asarray(counts @ np.log(emission).T)
         weights = np.maximum(resp.mean(axis=0), 1e-6)
         logits = loglik + np.log(weights)[None, :]
         for graph, weight in graphs:
             if weight > 0:
                 logits = logits + weight * np.log(prior_epsilon + np.asarray(graph @ resp))
         resp = _softmax(logits)
-    full = np.full((resp.shape[1], n_genes), 1.0)
-    full[:, keep] = emission
     prior = logits - loglik
-    return resp, loglik, prior, full
+    return resp, loglik, prior, emission
