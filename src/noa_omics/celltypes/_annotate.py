@@ -99,7 +99,9 @@ from ._likelihood import (
     zmean_scores,
 )
 from ._panels import warn_panel as _warn_panel
-from ._utils import expression_matrix, log_normalized_view
+from .._identifiers import symbol_view
+from .._stream import log1p_cp10k
+from ._utils import expression_matrix, log_normalized_view, looks_like_counts
 
 #: Annotation methods: the count likelihood (default) or a marker score of :func:`noa.tl.score`.
 METHODS: tuple[str, ...] = ("likelihood", "score_genes", "zmean", "aucell", "ucell")
@@ -326,7 +328,13 @@ def annotate_testis(
         if not np.isfinite(float(value)) or float(value) < 0:
             raise ValueError(f"`{name}` must be a non-negative number, got {value}.")
     # identifiers by the package rule (noa_omics._identifiers): symbols as the view's var_names
-    view, normalised = log_normalized_view(adata, layer, gene_symbols=gene_symbols)
+    if method == "likelihood":
+        # the mixture reads the counts; the view only names the genes (no normalised copy of the
+        # matrix: at 10^6 cells that copy is gigabytes)
+        view, _, layout = symbol_view(adata, layer=layer, gene_symbols=gene_symbols, stacklevel=4)
+        normalised = looks_like_counts(layout.matrix)
+    else:
+        view, normalised = log_normalized_view(adata, layer, gene_symbols=gene_symbols)
     if species is None:
         from ..genesets import detect_species
 
@@ -542,7 +550,12 @@ def _annotate_likelihood(
                 transition = row_normalise(adata.obsp[graph_key])
                 graph_source = f"obsp[{graph_key!r}]"
             else:
-                transition = row_normalise(_knn_graph(view, DEFAULTS["n_neighbors"], DEFAULTS["n_pcs"], random_state))
+                expression = view
+                if normalised:  # raw counts: the graph is built on their log-normalised values
+                    expression = AnnData(X=log1p_cp10k(expression_matrix(adata, layer)),
+                                         obs=pd.DataFrame(index=view.obs_names), var=pd.DataFrame(index=view.var_names))
+                transition = row_normalise(_knn_graph(expression, DEFAULTS["n_neighbors"], DEFAULTS["n_pcs"],
+                                                      random_state))
                 graph_source = "computed (PCA kNN, not stored)"
             graphs.append((transition, float(graph_weight)))
         spatial = _spatial_graph(adata, spatial_key, DEFAULTS["n_spatial_neighbors"])

@@ -129,7 +129,9 @@ def annotate(adata: AnnData, *, cell_type_key: str | None = None, key_added: str
 
     check_adata(adata)
     if cell_type_key is None:
-        tl.annotate_testis(adata, key_added=key_added, gene_symbols=gene_symbols)
+        # the counts the pipeline keeps in layers["counts"], not counts recovered from X (a copy)
+        layer = "counts" if "counts" in adata.layers else None
+        tl.annotate_testis(adata, key_added=key_added, gene_symbols=gene_symbols, layer=layer)
     else:
         check_obs_key(adata, cell_type_key, what="cell-type column")
         labels = tl.harmonize_labels(adata.obs[cell_type_key])
