@@ -96,7 +96,10 @@ def log1p_cp10k(block: sp.spmatrix, target_sum: float = 1e4, *, dtype=np.float32
         block = sp.csr_matrix(block, dtype=dtype, copy=True)
     totals = np.asarray(block.sum(axis=1), dtype=dtype).ravel()
     scale = np.divide(dtype.type(target_sum), totals, out=np.zeros_like(totals), where=totals > 0)
-    block.data *= np.repeat(scale, np.diff(block.indptr))
+    lengths = np.diff(block.indptr)
+    for lo in range(0, block.shape[0], 16_384):  # row chunks: no matrix-sized temporary
+        hi = min(lo + 16_384, block.shape[0])
+        block.data[block.indptr[lo]:block.indptr[hi]] *= np.repeat(scale[lo:hi], lengths[lo:hi])
     np.log1p(block.data, out=block.data)
     return block
 

@@ -95,15 +95,33 @@ def log_normalise(counts: sp.csr_matrix, target_sum: float = 1e4) -> sp.csr_matr
 
 def zmean_scores(logx: sp.csr_matrix, sets: list[np.ndarray]) -> np.ndarray:
     """Mean over each set of the per-gene z-scores, computed sparsely (n x K)."""
-    n = logx.shape[0]
-    mean = np.asarray(logx.mean(axis=0)).ravel()
-    sq = np.asarray(logx.multiply(logx).mean(axis=0)).ravel()
+    logx = sp.csr_matrix(logx)
+    n, n_genes = logx.shape
+    if not n:
+        return np.zeros((0, len(sets)))
+    # column moments and the product in row chunks: no float64 or squared copy of the whole matrix
+    total, total_sq = np.zeros(n_genes), np.zeros(n_genes)
+    for lo, hi in _row_chunks(logx):
+        vals = logx.data[logx.indptr[lo]:logx.indptr[hi]].astype(np.float64)
+        idx = logx.indices[logx.indptr[lo]:logx.indptr[hi]]
+        total += np.bincount(idx, weights=vals, minlength=n_genes)
+        total_sq += np.bincount(idx, weights=vals * vals, minlength=n_genes)
+    mean, sq = total / n, total_sq / n
     sd = np.sqrt(np.maximum(sq - mean**2, 0.0))
     inv = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
-    weights = np.zeros((logx.shape[1], len(sets)))
+    weights = np.zeros((n_genes, len(sets)))
     for k, genes in enumerate(sets):
         weights[genes, k] = inv[genes] / max(len(genes), 1)
-    return np.asarray(logx @ weights) - (mean @ weights)[None, :] if n else np.zeros((0, len(sets)))
+    out = np.empty((n, len(sets)))
+    for lo, hi in _row_chunks(logx):
+        out[lo:hi] = np.asarray(logx[lo:hi] @ weights)
+    return out - (mean @ weights)[None, :]
+
+
+def _row_chunks(matrix: sp.csr_matrix, size: int = 16_384):
+    """(start, stop) row ranges of ``size`` rows."""
+    n = matrix.shape[0]
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 def marker_support(counts: sp.csr_matrix, sets: list[np.ndarray], min_cells: int,
