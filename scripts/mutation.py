@@ -34,6 +34,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -121,14 +122,30 @@ def _env(module: Module) -> dict:
     env.update(module.env)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("NUMBA_NUM_THREADS", "1")
+    # mutmut forks every mutant's test run from a warmed-up server; numba's default OpenMP
+    # threading layer (GNU libgomp) is not fork-safe and the child raises SIGTERM on itself
+    # ("Terminating: fork() called from a process already using GNU OpenMP"), which mutmut
+    # reports as exit -15 ("suspicious"): the workqueue layer is fork-safe
+    env.setdefault("NUMBA_THREADING_LAYER", "workqueue")
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
 def _mutmut(args: list[str], work: Path, env: dict, log, timeout: float) -> int:
     cmd = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())", *args]
-    proc = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
-    return proc.returncode
+    # own process group: on the module's time limit mutmut *and* its forked workers are stopped,
+    # and the verdicts found so far are kept (the rest stay "not checked")
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return proc.wait(timeout=max(timeout, 1.0))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return 124
 
 
 def _verdicts(work: Path) -> dict[str, str]:
