@@ -71,9 +71,9 @@ MODULES = [
     Module("scoring_methods",
            ("noa_omics/scoring/_score_genes.py", "noa_omics/scoring/_aucell.py", "noa_omics/scoring/_ucell.py",
             "noa_omics/scoring/_zmean.py", "noa_omics/scoring/_linear.py", "noa_omics/scoring/_base.py"),
-           _SCORING_TESTS, _NO_JIT),
+           ("tests/scoring/test_base.py", *_SCORING_TESTS), _NO_JIT),
     Module("scoring_kernels", ("noa_omics/scoring/_kernels.py", "noa_omics/scoring/_matrix.py"),
-           _SCORING_TESTS, _NO_JIT),
+           ("tests/scoring/test_kernels.py", "tests/scoring/test_matrix.py", *_SCORING_TESTS), _NO_JIT),
 ]
 
 #: folders next to src/ that the package or the tests read (the gene-set library lives in genesets/)
