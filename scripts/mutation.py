@@ -196,7 +196,7 @@ def run_module(module: Module, *, root: Path, sample: int | None, max_children: 
             "seed": seed, "verdicts": verdicts}
 
 
-def verify_survivors(module: Module, previous: dict, *, timeout: float) -> dict:
+def verify_survivors(module: Module, previous: dict, *, timeout: float, retest_timeouts: bool = True) -> dict:
     """Re-test the survivors of an earlier run (``previous``, its JSON) with the working tree's tests.
 
     Runs in the earlier run's mutmut folder: the current ``tests/`` replace the copy there and each
@@ -219,7 +219,8 @@ def verify_survivors(module: Module, previous: dict, *, timeout: float) -> dict:
         raise RuntimeError(f"the clean run of {module.name} fails; fix it first:\n{clean.stdout[-3000:]}")
     # survivors, and timeouts (the wall-clock limit from a loaded machine can stop a mutant that
     # would pass): re-tested without mutmut's limit (10 minutes each)
-    retest = sorted(k for k, v in previous["verdicts"].items() if v in ("survived", "no tests", "timeout", "suspicious"))
+    again = ("survived", "no tests", "timeout", "suspicious") if retest_timeouts else ("survived", "no tests")
+    retest = sorted(k for k, v in previous["verdicts"].items() if v in again)
     for name in retest:
         if time.time() - t0 > timeout:
             break
@@ -273,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of an earlier run: test only its survivors (module JSON files)")
     parser.add_argument("--verify", type=Path, default=None,
                         help="folder of an earlier run: re-test its survivors with the working tree's tests")
+    parser.add_argument("--skip-timeouts", action="store_true",
+                        help="with --verify: re-test only the survivors, not the timeouts")
     parser.add_argument("--table-only", type=Path, default=None,
                         help="print the table of the JSON files in this folder and exit")
     parser.add_argument("--list", action="store_true")
@@ -299,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             previous = args.verify / f"{m.name}.json"
             if not previous.exists():
                 continue
-            r = verify_survivors(m, json.loads(previous.read_text()), timeout=args.timeout)
+            r = verify_survivors(m, json.loads(previous.read_text()), timeout=args.timeout,
+                                 retest_timeouts=not args.skip_timeouts)
             (args.out / f"{m.name}.json").write_text(json.dumps(r, indent=2) + "\n")
             results.append(r)
             continue
