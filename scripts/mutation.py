@@ -34,6 +34,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -63,14 +64,16 @@ MODULES = [
     Module("metrics", ("noa_omics/spatial/_metrics.py",),
            ("tests/spatial/test_tubule_metrics.py", "tests/spatial/test_niche_summary.py")),
     Module("tubules", ("noa_omics/spatial/_tubules.py",), ("tests/spatial/test_assign_tubules.py",)),
-    Module("axes", ("noa_omics/multihit/_axes.py",), ("tests/multihit/test_multihit.py",)),
-    Module("context", ("noa_omics/multihit/_context.py",), ("tests/multihit/test_multihit.py",)),
+    Module("axes", ("noa_omics/multihit/_axes.py",),
+           ("tests/multihit/test_axes.py", "tests/multihit/test_multihit.py")),
+    Module("context", ("noa_omics/multihit/_context.py",),
+           ("tests/multihit/test_context.py", "tests/multihit/test_multihit.py")),
     Module("scoring_methods",
            ("noa_omics/scoring/_score_genes.py", "noa_omics/scoring/_aucell.py", "noa_omics/scoring/_ucell.py",
             "noa_omics/scoring/_zmean.py", "noa_omics/scoring/_linear.py", "noa_omics/scoring/_base.py"),
-           _SCORING_TESTS, _NO_JIT),
+           ("tests/scoring/test_base.py", *_SCORING_TESTS), _NO_JIT),
     Module("scoring_kernels", ("noa_omics/scoring/_kernels.py", "noa_omics/scoring/_matrix.py"),
-           _SCORING_TESTS, _NO_JIT),
+           ("tests/scoring/test_kernels.py", "tests/scoring/test_matrix.py", *_SCORING_TESTS), _NO_JIT),
 ]
 
 #: folders next to src/ that the package or the tests read (the gene-set library lives in genesets/)
@@ -121,14 +124,30 @@ def _env(module: Module) -> dict:
     env.update(module.env)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("NUMBA_NUM_THREADS", "1")
+    # mutmut forks every mutant's test run from a warmed-up server; numba's default OpenMP
+    # threading layer (GNU libgomp) is not fork-safe and the child raises SIGTERM on itself
+    # ("Terminating: fork() called from a process already using GNU OpenMP"), which mutmut
+    # reports as exit -15 ("suspicious"): the workqueue layer is fork-safe
+    env.setdefault("NUMBA_THREADING_LAYER", "workqueue")
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
 def _mutmut(args: list[str], work: Path, env: dict, log, timeout: float) -> int:
     cmd = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())", *args]
-    proc = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
-    return proc.returncode
+    # own process group: on the module's time limit mutmut *and* its forked workers are stopped,
+    # and the verdicts found so far are kept (the rest stay "not checked")
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return proc.wait(timeout=max(timeout, 1.0))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return 124
 
 
 def _verdicts(work: Path) -> dict[str, str]:
@@ -177,7 +196,7 @@ def run_module(module: Module, *, root: Path, sample: int | None, max_children: 
             "seed": seed, "verdicts": verdicts}
 
 
-def verify_survivors(module: Module, previous: dict, *, timeout: float) -> dict:
+def verify_survivors(module: Module, previous: dict, *, timeout: float, retest_timeouts: bool = True) -> dict:
     """Re-test the survivors of an earlier run (``previous``, its JSON) with the working tree's tests.
 
     Runs in the earlier run's mutmut folder: the current ``tests/`` replace the copy there and each
@@ -200,7 +219,8 @@ def verify_survivors(module: Module, previous: dict, *, timeout: float) -> dict:
         raise RuntimeError(f"the clean run of {module.name} fails; fix it first:\n{clean.stdout[-3000:]}")
     # survivors, and timeouts (the wall-clock limit from a loaded machine can stop a mutant that
     # would pass): re-tested without mutmut's limit (10 minutes each)
-    retest = sorted(k for k, v in previous["verdicts"].items() if v in ("survived", "no tests", "timeout", "suspicious"))
+    again = ("survived", "no tests", "timeout", "suspicious") if retest_timeouts else ("survived", "no tests")
+    retest = sorted(k for k, v in previous["verdicts"].items() if v in again)
     for name in retest:
         if time.time() - t0 > timeout:
             break
@@ -254,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of an earlier run: test only its survivors (module JSON files)")
     parser.add_argument("--verify", type=Path, default=None,
                         help="folder of an earlier run: re-test its survivors with the working tree's tests")
+    parser.add_argument("--skip-timeouts", action="store_true",
+                        help="with --verify: re-test only the survivors, not the timeouts")
     parser.add_argument("--table-only", type=Path, default=None,
                         help="print the table of the JSON files in this folder and exit")
     parser.add_argument("--list", action="store_true")
@@ -280,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             previous = args.verify / f"{m.name}.json"
             if not previous.exists():
                 continue
-            r = verify_survivors(m, json.loads(previous.read_text()), timeout=args.timeout)
+            r = verify_survivors(m, json.loads(previous.read_text()), timeout=args.timeout,
+                                 retest_timeouts=not args.skip_timeouts)
             (args.out / f"{m.name}.json").write_text(json.dumps(r, indent=2) + "\n")
             results.append(r)
             continue

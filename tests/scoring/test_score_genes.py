@@ -105,3 +105,33 @@ def test_no_warning_on_lognormalised_and_scores_equal_scanpy(lognorm, gene_sets)
         ours = noa.tl.score(lognorm, sets, inplace=False)
     assert list(ours.columns) == list(sets) and list(ours.index) == list(lognorm.obs_names)
     assert_allclose(ours.to_numpy(), scanpy_scores(lognorm, sets, random_state=0), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("storage", ["csr", "dense"])
+def test_nan_policy_omit_equals_scanpy_nan_means(lognorm, gene_sets, storage):
+    """``nan_policy="omit"``: the set and control means ignore NaN, as scanpy's nan-means do
+    (kills the NaN plan's lost set layout, the lost control layout and the CSR NaN filling)."""
+    x = lognorm.X.toarray()
+    rng = np.random.default_rng(5)
+    cols = lognorm.var_names.get_indexer(gene_sets["set0"] + gene_sets["set1"])
+    rows = rng.integers(0, x.shape[0], size=60)
+    x[rows, rng.choice(cols, size=60)] = np.nan  # NaN in set genes (and in controls shared with them)
+    x[rng.integers(0, x.shape[0], size=40), rng.integers(0, x.shape[1], size=40)] = np.nan
+    adata = ad.AnnData(sp.csr_matrix(x) if storage == "csr" else x, obs=lognorm.obs, var=lognorm.var)
+    sets = {k: gene_sets[k] for k in ("set0", "set1", "set2")}
+    with pytest.raises(ValueError, match="NaN"):
+        noa.tl.score(adata, sets, method="score_genes", inplace=False)
+    ours = noa.tl.score(adata, sets, method="score_genes", nan_policy="omit", inplace=False)
+    assert np.isfinite(ours.to_numpy()).all()
+    assert_allclose(ours.to_numpy(), scanpy_scores(adata, sets, random_state=0), atol=1e-6, rtol=0)
+
+
+def test_ctrl_as_ref_is_recorded_as_a_bool(lognorm, gene_sets):
+    """``ctrl_as_ref`` is recorded under its own name as a bool (kills a renamed key, which left
+    the 0 given and added an unknown parameter)."""
+    adata = lognorm.copy()
+    noa.tl.score(adata, {"set0": gene_sets["set0"]}, method="score_genes", ctrl_as_ref=0, key_added="sg")
+    params = adata.uns["sg"]["params"]
+    assert params["ctrl_as_ref"] is False
+    assert {"ctrl_size", "n_bins", "ctrl_as_ref", "gene_pool", "nan_policy"} <= set(params)
+    assert not [k for k in params if "ctrl_as_ref" in k and k != "ctrl_as_ref"]

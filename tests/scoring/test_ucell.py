@@ -49,3 +49,20 @@ def test_equals_pyucell_dense(lognorm, gene_sets):
 def test_undefined_when_set_too_large(counts):
     with pytest.raises(ValueError, match="max_rank"):
         noa.tl.score(counts, random_sets(counts, 1, 30, seed=1), method="ucell", max_rank=10, inplace=False)
+
+
+@pytest.mark.parametrize("w_neg", [1.0, 0.5])
+def test_signed_set_is_positive_part_minus_weighted_negative_part(lognorm, w_neg):
+    """A signed signature ``GENE+``/``GENE-`` scores max(0, U+ - w_neg U-), with U+ and U- the
+    UCell scores of its two parts as plain sets (the definition of Andreatta & Carmona 2021;
+    kills the combination step losing its negative part)."""
+    rng = np.random.default_rng(3)
+    by_mean = lognorm.var_names[np.argsort(-np.asarray(lognorm.X.mean(axis=0)).ravel())]
+    up = list(rng.choice(by_mean[:300], 20, replace=False))  # well expressed: U+ > U- in most cells
+    down = list(rng.choice(by_mean[300:], 20, replace=False))
+    signature = {"sig": [f"{g}+" for g in up] + [f"{g}-" for g in down]}
+    signed = noa.tl.score(lognorm, signature, method="ucell", w_neg=w_neg, inplace=False)["sig"].to_numpy()
+    parts = noa.tl.score(lognorm, {"up": up, "down": down}, method="ucell", inplace=False)
+    expected = np.maximum(parts["up"].to_numpy() - w_neg * parts["down"].to_numpy(), 0.0)
+    assert (expected > 0).sum() > 10 and (parts["down"] > 0).sum() > 10  # both parts count
+    assert_allclose(signed, expected, atol=1e-12, rtol=0)

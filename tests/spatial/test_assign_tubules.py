@@ -210,3 +210,113 @@ def test_split_depth_default_is_the_documented_0_33(seed):
     assert len(set(lab[far & (x > 0) & default.notna().to_numpy()])) == 1
     noa.spatial.assign_tubules(adata)
     assert adata.uns["noa_tubule"]["params"]["split_depth"] == 0.33
+
+
+def _section(xy: np.ndarray, types) -> "AnnData":
+    from anndata import AnnData
+
+    obs = pd.DataFrame({"noa_cell_type": pd.Categorical(np.asarray(types, dtype=str))},
+                       index=[f"c{i}" for i in range(len(xy))])
+    adata = AnnData(obs=obs)
+    adata.obsm["spatial"] = np.asarray(xy, dtype=float)
+    return adata
+
+
+def _hex(nx: int, ny: int, x0: int = 0) -> np.ndarray:
+    """Hexagonal lattice of unit spacing, ``nx`` columns from ``x0`` by ``ny`` rows from y = 0."""
+    jj, ii = np.meshgrid(np.arange(ny), np.arange(x0, x0 + nx), indexing="ij")
+    return np.column_stack([(ii + 0.5 * (jj % 2)).ravel(), (jj * np.sqrt(3) / 2).ravel()])
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_raster_guard_counts_rows_times_columns(monkeypatch, transpose):
+    """The raster-size guard counts rows x columns (kills ``shape[1] * shape[1]`` and
+    ``shape[0] * shape[0]``): a tall, narrow (or wide, flat) strip of 4 x 400 cells has
+    (floor(x_max / 0.75) + 1) * (floor(y_max / 0.75) + 1) pixels at the default pixel size 0.75
+    spacings; a limit of exactly that many passes, one pixel less raises."""
+    import noa_omics.spatial._tubules as tubules_module
+
+    xy = _hex(4, 400)
+    if transpose:
+        xy = xy[:, ::-1].copy()
+    adata = _section(xy, ["spermatocyte"] * len(xy))
+    z = xy - xy.min(axis=0)  # spacing 1
+    n_pixels = int((np.floor(z[:, 0].max() / 0.75) + 1) * (np.floor(z[:, 1].max() / 0.75) + 1))
+    assert n_pixels == 5 * 461
+    monkeypatch.setattr(tubules_module, "_MAX_PIXELS", n_pixels)
+    assert noa.spatial.assign_tubules(adata, inplace=False).notna().all()
+    monkeypatch.setattr(tubules_module, "_MAX_PIXELS", n_pixels - 1)
+    with pytest.raises(ValueError, match="2.30e\\+03 pixels"):
+        noa.spatial.assign_tubules(adata, inplace=False)
+
+
+def _ring_with_lumen_cells(n_lumen: int):
+    """One tubule: an epithelial ring 9 <= r < 12 (unit hexagonal lattice) in an interstitial
+    carpet, its lumen empty except for ``n_lumen`` interstitial cells at the centre."""
+    xy = _hex(45, 52, x0=-22)
+    xy[:, 1] -= xy[:, 1].mean()
+    r = np.hypot(xy[:, 0], xy[:, 1])
+    xy, r = xy[r >= 9], r[r >= 9]
+    lumen = np.array([[-0.5, 0.0], [0.5, 0.0], [0.0, 0.9]])[:n_lumen]
+    types = np.concatenate([np.where(r < 12, "spermatocyte", "leydig"), ["leydig"] * n_lumen])
+    return _section(np.vstack([xy, lumen]), types)
+
+
+def test_lumen_with_exactly_lumen_max_cells_is_filled():
+    """A lumen holding exactly ``lumen_max_cells`` non-epithelial cells is filled ("at most",
+    kills ``<=`` -> ``<``). With the two lumen cells no barrier (``barrier_neighbours=2``: each
+    has one non-epithelial neighbour) and ``n_vote=3`` (their pixels are no epithelium), the
+    filled tubule is a disc of radius ~12 (typical radius ~ 12 - half a pixel), the unfilled one a
+    ring around a hole of radius ~3.5 (empty_distance + 0.5), whose depth peaks at
+    (12 - 3.5) / 2 = 4.25."""
+    kwargs = {"n_vote": 3, "barrier_neighbours": 2}
+    radius = {}
+    for limit in (1, 2, 3):
+        adata = _ring_with_lumen_cells(2)
+        labels = noa.spatial.assign_tubules(adata, lumen_max_cells=limit, **kwargs)
+        assert labels.nunique() == 1
+        assert labels.iloc[-2:].isna().all()  # the lumen cells are no tubule cells
+        radius[limit] = adata.uns["noa_tubule"]["sections"]["all"]["typical_radius"]
+    assert 10.5 <= radius[2] <= 12.0 and radius[3] == radius[2]  # filled: the whole disc
+    assert abs(radius[1] - 4.25) <= 0.75  # 2 cells > 1: the lumen stays a hole
+
+
+def test_section_without_an_epithelium_pixel_has_no_tubule():
+    """Epithelial cells that are never the majority of a pixel's nearest cells (1 in 16 on a
+    regular grid, >= min_cells of them) give an empty mask: no tubule, all cells NA, and the
+    section's scale is still recorded (kills ``_info(spacing, None, ...)`` on that branch)."""
+    xy = _hex(30, 30)
+    ii, jj = np.meshgrid(np.arange(30), np.arange(30))
+    sparse = ((ii % 4 == 0) & (jj % 4 == 0)).ravel()
+    adata = _section(7.0 * xy, np.where(sparse, "sertoli", "leydig"))
+    labels = noa.spatial.assign_tubules(adata)
+    assert sparse.sum() == 64 and labels.isna().all()
+    info = adata.uns["noa_tubule"]["sections"]["all"]
+    assert info["spacing"] == pytest.approx(7.0)
+    assert info["pixel_size"] == pytest.approx(0.75 * 7.0)
+    assert info["typical_radius"] == 0.0 and info["n_tubules"] == 0
+
+
+def test_region_without_epithelial_cells_is_dropped_not_a_crash():
+    """A patch of pixels whose nearest cells are half epithelial but which holds no epithelial
+    cell itself (two Sertoli cells flanking a gap in the interstitium, ``n_vote=4``), with a wall
+    cell next to it, is the highest-numbered region: it must be dropped as a tubule with no
+    epithelial cell (kills the per-tubule count with ``minlength=max - 1``, which then indexes
+    past its end). The one real tubule, a disc of radius 7, is found whole."""
+    xy = _hex(41, 31, x0=-20)
+    types = np.full(len(xy), "leydig", dtype=object)
+    disc = np.hypot(xy[:, 0], xy[:, 1] - 9) < 7
+    types[disc] = "spermatocyte"
+    y = 25 * np.sqrt(3) / 2
+    row = np.isclose(xy[:, 1], y)
+    e1, mid, e2 = (np.flatnonzero(row & np.isclose(xy[:, 0], x + 0.5))[0] for x in (0, 1, 2))
+    xy[e1, 0] += 0.1
+    xy[e2, 0] -= 0.1
+    types[[e1, e2]] = "sertoli"
+    wall = np.flatnonzero(np.isclose(xy[:, 1], 26 * np.sqrt(3) / 2) & (np.abs(xy[:, 0] - xy[mid, 0]) < 0.6))
+    types[wall] = "peritubular_myoid"
+    keep = np.arange(len(xy)) != mid
+    adata = _section(xy[keep], types[keep])
+    labels = noa.spatial.assign_tubules(adata, n_vote=4, snap_distance=0.3, inplace=False)
+    assert labels.nunique() == 1
+    np.testing.assert_array_equal(labels.notna().to_numpy(), disc[keep])
