@@ -449,6 +449,19 @@ class CellContext:
     layer: str | None = None
     spatial: pd.DataFrame | None = None
 
+    @functools.cached_property
+    def in_reference(self) -> np.ndarray:
+        """Per cell: whether its sample is a reference sample (computed once per call)."""
+        return self.sample.isin(self.reference).to_numpy()
+
+    @functools.cached_property
+    def type_masks(self) -> list[tuple[str, np.ndarray]]:
+        """(fine type, cell mask) per type present, in sorted order (computed once per call: every
+        ingredient adjusted to the reference reuses them)."""
+        codes, names = pd.factorize(self.cell_type.astype(str).to_numpy())
+        order = np.argsort(names.astype(str), kind="stable")
+        return [(str(names[k]), codes == k) for k in order]
+
 
 @dataclass
 class IngredientResult:
@@ -465,11 +478,9 @@ class IngredientResult:
 def _reference_pools(values: np.ndarray, ctx: CellContext) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per fine cell type: its cell mask and the finite values of the reference donors' cells of that
     type (all its cells when no reference donor has one); types without any finite value are skipped."""
-    in_ref = ctx.sample.isin(ctx.reference).to_numpy()
-    types = ctx.cell_type.astype(str).to_numpy()
+    in_ref = ctx.in_reference
     finite = np.isfinite(values)
-    for t in np.unique(types):
-        is_t = types == t
+    for _, is_t in ctx.type_masks:
         pool = values[is_t & in_ref & finite]
         if pool.size == 0:
             pool = values[is_t & finite]
