@@ -529,6 +529,9 @@ def _annotate_likelihood(
     opts = LIKELIHOOD_DEFAULTS
     counts = count_matrix(expression_matrix(adata, layer), normalised)
     empty = np.asarray(counts.sum(axis=1)).ravel() <= 0
+    if empty.any():
+        warnings.warn(f"{int(empty.sum())} of {len(empty)} cell(s) have zero counts: they are labelled 'other' "
+                      "with confidence 0.", UserWarning, stacklevel=3)
     index = {g: i for i, g in enumerate(view.var_names)}
     all_types = list(markers)
     sets = [np.array([index[g] for g in markers[t]]) for t in all_types]
