@@ -1,7 +1,8 @@
 """UMAP at atlas scale: a UMAP of a seeded subsample, extended to every cell along the kNN graph.
 
 ``scanpy.tl.umap`` optimises the layout of every cell: its cost grows with the number of graph
-edges times the epochs (about 3 min for 200,000 cells and 15 min for 10^6 on two cores). A
+edges times the epochs (a full UMAP of 200,000 cells had not finished after 10 minutes on two
+cores; the anchor UMAP below takes 46 s there and 45 s for 10^6 cells). A
 two-dimensional picture of 10^6 cells does not need 10^6 optimised points, so above
 ``max_cells`` cells (default :data:`UMAP_MAX_CELLS`) :func:`umap` does this instead:
 
