@@ -304,3 +304,72 @@ def test_min_cells_default_leaves_out_donor_means_of_a_few_cells():
     every = noa.tl.compare_conditions(cells, value_key="score", sample_key="donor", condition_key="condition",
                                       reference="control", min_cells=1)
     assert every["n_samples"].iloc[0] == 3 and every["effect"].iloc[0] > 2.0  # 2 cells moved the effect
+
+
+# --- round 3 of mutation testing (docs/mutation.md): argument names, params, auto-scoring --------
+
+
+def test_bad_design_arguments_name_the_argument():
+    """Each error names the argument that is wrong (not a placeholder)."""
+    table = donor_table((3, 3))
+    with pytest.raises(ValueError, match=r"`covariates` must be a column name"):
+        noa.tl.compare_conditions(table, value_key="score", sample_key="donor", condition_key="condition",
+                                  reference="control", covariates=[1], method="mixed")
+    with pytest.raises(ValueError, match=r"`sample_key` must be a column name, got 5"):
+        noa.tl.compare_conditions(table, value_key="score", sample_key=5, condition_key="condition",
+                                  reference="control")
+    with pytest.raises(ValueError, match=r"`condition_key` must be a column name, got None"):
+        noa.tl.compare_conditions(table, value_key="score", sample_key="donor", condition_key=None,
+                                  reference="control")
+
+
+def test_params_record_the_reference_under_its_name():
+    res = _quiet(noa.tl.compare_conditions, donor_table((3, 3), shift=1.0), value_key="score",
+                 sample_key="donor", condition_key="condition", reference="control")
+    params = res.attrs["params"]
+    assert params["reference"] == "control" and "REFERENCE" not in params
+    assert params["sample_key"] == "donor" and params["condition_key"] == "condition"
+
+
+def test_few_donor_warning_ends_with_the_list_when_ten_or_fewer():
+    """With one donor on a side the warning lists the comparison and nothing after the list."""
+    table = donor_table((1, 3), shift=1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        noa.tl.compare_conditions(table, value_key="score", sample_key="donor", condition_key="condition",
+                                  reference="control")
+    few = [str(w.message) for w in caught if "fewer than 2 samples" in str(w.message)]
+    assert len(few) == 1 and few[0].endswith("]"), few
+
+
+def test_curated_set_absent_from_obs_is_scored_on_the_fly(demo_annotated):
+    """A curated set named in value_key but in neither obs nor obsm is scored from the expression
+    (without it the comparison has no column to read and raises KeyError)."""
+    adata = demo_annotated.copy()
+    for key in [k for k in adata.obsm if k.startswith("noa_")]:
+        del adata.obsm[key]
+    assert "apoptosis_intrinsic" not in adata.obs.columns
+    res = _quiet(noa.tl.compare_conditions, adata, value_key="apoptosis_intrinsic", sample_key="donor",
+                 condition_key="condition", reference="control")
+    assert len(res) and np.isfinite(res["effect"]).any()
+    with pytest.raises(KeyError):
+        _quiet(noa.tl.compare_conditions, adata, value_key="not_a_curated_set", sample_key="donor",
+               condition_key="condition", reference="control")
+
+
+def test_mixed_model_is_powell_first_like_a_direct_statsmodels_fit():
+    """method='mixed' is statsmodels MixedLM (REML, random donor intercept) fitted with Powell first;
+    the effect, SE-based CI and p equal a direct fit with the same optimiser."""
+    import statsmodels.formula.api as smf
+
+    table = donor_table((4, 4), shift=0.8, donor_sd=0.5, cells_per_donor=60, seed=3)
+    res = _quiet(noa.tl.compare_conditions, table, value_key="score", sample_key="donor",
+                 condition_key="condition", reference="control", method="mixed")
+    frame = pd.DataFrame({"value": table["score"], "treated": (table["condition"] == "case").astype(float),
+                          "sample": table["donor"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = smf.mixedlm("value ~ treated", frame, groups=frame["sample"]).fit(reml=True, method=["powell"])
+    row = res.iloc[0]
+    np.testing.assert_allclose(row["effect"], fit.params["treated"], rtol=1e-9)
+    np.testing.assert_allclose(row["pvalue"], fit.pvalues["treated"], rtol=1e-9)

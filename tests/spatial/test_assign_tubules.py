@@ -320,3 +320,17 @@ def test_region_without_epithelial_cells_is_dropped_not_a_crash():
     labels = noa.spatial.assign_tubules(adata, n_vote=4, snap_distance=0.3, inplace=False)
     assert labels.nunique() == 1
     np.testing.assert_array_equal(labels.notna().to_numpy(), disc[keep])
+
+
+def test_lumen_rim_error_names_the_value(sections):
+    """Round 3 of mutation testing: the message reports the bad value (a wrong key would raise KeyError)."""
+    with pytest.raises(ValueError, match=r"`lumen_rim` is a fraction in \[0, 1\], got 1.5"):
+        noa.spatial.assign_tubules(sections["mixed"], lumen_rim=1.5, inplace=False)
+
+
+def test_empty_distance_default_is_the_documented_three_spacings(sections):
+    """Pin of a documented default (like split_depth): a moved default changes every segmentation
+    silently, and the segmentation tests only check ARI. Read from the parameters the call records."""
+    adata = sections["mixed"].copy()
+    noa.spatial.assign_tubules(adata)
+    assert adata.uns["noa_tubule"]["params"]["empty_distance"] == 3.0
