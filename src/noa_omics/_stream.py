@@ -69,6 +69,15 @@ class RowBlockMatrix:
         return self.shape[0]
 
 
+#: Rows per chunk of the in-memory row-chunked passes (constant-size temporaries).
+ROW_CHUNK = 16_384
+
+
+def row_chunks(n_rows: int, size: int = ROW_CHUNK) -> list[tuple[int, int]]:
+    """(start, stop) ranges of ``size`` rows covering ``n_rows`` rows."""
+    return [(lo, min(lo + size, n_rows)) for lo in range(0, n_rows, size)]
+
+
 def log1p_cp10k(block: sp.spmatrix, target_sum: float = 1e4, *, dtype=np.float32,
                 share_structure: bool = False) -> sp.csr_matrix:
     r"""Per-cell normalisation of a counts block: :math:`\log(1 + 10^4\,x_{cg} / \sum_g x_{cg})`.
@@ -97,8 +106,7 @@ def log1p_cp10k(block: sp.spmatrix, target_sum: float = 1e4, *, dtype=np.float32
     totals = np.asarray(block.sum(axis=1), dtype=dtype).ravel()
     scale = np.divide(dtype.type(target_sum), totals, out=np.zeros_like(totals), where=totals > 0)
     lengths = np.diff(block.indptr)
-    for lo in range(0, block.shape[0], 16_384):  # row chunks: no matrix-sized temporary
-        hi = min(lo + 16_384, block.shape[0])
+    for lo, hi in row_chunks(block.shape[0]):  # no matrix-sized temporary
         block.data[block.indptr[lo]:block.indptr[hi]] *= np.repeat(scale[lo:hi], lengths[lo:hi])
     np.log1p(block.data, out=block.data)
     return block

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._stream import log1p_cp10k
+from .._stream import log1p_cp10k, row_chunks
 
 LIKELIHOOD_DEFAULTS: dict[str, Any] = {
     "n_iter": 8,
@@ -101,7 +101,7 @@ def zmean_scores(logx: sp.csr_matrix, sets: list[np.ndarray]) -> np.ndarray:
         return np.zeros((0, len(sets)))
     # column moments and the product in row chunks: no float64 or squared copy of the whole matrix
     total, total_sq = np.zeros(n_genes), np.zeros(n_genes)
-    for lo, hi in _row_chunks(logx):
+    for lo, hi in row_chunks(n):
         vals = logx.data[logx.indptr[lo]:logx.indptr[hi]].astype(np.float64)
         idx = logx.indices[logx.indptr[lo]:logx.indptr[hi]]
         total += np.bincount(idx, weights=vals, minlength=n_genes)
@@ -113,15 +113,10 @@ def zmean_scores(logx: sp.csr_matrix, sets: list[np.ndarray]) -> np.ndarray:
     for k, genes in enumerate(sets):
         weights[genes, k] = inv[genes] / max(len(genes), 1)
     out = np.empty((n, len(sets)))
-    for lo, hi in _row_chunks(logx):
+    for lo, hi in row_chunks(n):
         out[lo:hi] = np.asarray(logx[lo:hi] @ weights)
     return out - (mean @ weights)[None, :]
 
-
-def _row_chunks(matrix: sp.csr_matrix, size: int = 16_384):
-    """(start, stop) row ranges of ``size`` rows."""
-    n = matrix.shape[0]
-    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 def marker_support(counts: sp.csr_matrix, sets: list[np.ndarray], min_cells: int,
